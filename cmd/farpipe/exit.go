@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/farpipe/farpipe"
+)
+
+// Exit statuses. They are part of the interface: listed in farpipe --help and
+// the README; never renumber them.
+const (
+	exitOK          = 0 // every byte delivered (send) or received and verified (recv)
+	exitFailure     = 1 // connection failed or lost, protocol or I/O error: the stream is incomplete
+	exitUsage       = 2 // bad command line
+	exitBrokenPipe  = 3 // the reading side went away before the end of the stream
+	exitPeerAborted = 4 // the peer aborted the transfer (it was interrupted or failed)
+	exitChecksum    = 5 // the stream arrived but its checksum does not match
+)
+
+const exitCodesHelp = `Exit status:
+  0  success: send: every byte was written to the receiver's output;
+     recv: the whole stream arrived and its checksum matched
+  1  failure: could not connect, connection lost, protocol or I/O error;
+     the stream is incomplete
+  2  usage error
+  3  broken pipe: the reader went away before the end (send), or recv's
+     own output was closed (recv)
+  4  the peer aborted the transfer (it was interrupted or failed)
+  5  the stream arrived whole but its checksum does not match
+  128+N  interrupted by signal N (130 for SIGINT, 143 for SIGTERM); the
+     peer is told, and never takes the stream for complete`
+
+// usageError marks an error in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{"farpipe: " + fmt.Sprintf(format, args...)}
+}
+
+// signalError reports that a signal interrupted the transfer.
+type signalError struct{ sig syscall.Signal }
+
+func (e *signalError) Error() string {
+	return fmt.Sprintf("farpipe: interrupted by %s: the transfer is incomplete and the peer was told", signalName(e.sig))
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
+}
+
+// exitCode maps an error to the documented exit status.
+func exitCode(ctx context.Context, err error) int {
+	var (
+		ue *usageError
+		se *signalError
+		ae *farpipe.AbortError
+	)
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &se):
+		return 128 + int(se.sig)
+	case errors.Is(err, farpipe.ErrBrokenPipe):
+		return exitBrokenPipe
+	case errors.Is(err, farpipe.ErrChecksum):
+		return exitChecksum
+	case errors.As(err, &ae) && ae.Remote:
+		if ae.Code == 3 { // the peer found a checksum mismatch
+			return exitChecksum
+		}
+		return exitPeerAborted
+	}
+	if sig := caughtSignal(ctx); sig != 0 {
+		return 128 + int(sig)
+	}
+	return exitFailure
+}
+
+// oneLine makes sure an error prints as one line starting "farpipe:".
+func oneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n", " ")
+	if !strings.HasPrefix(s, "farpipe:") {
+		s = "farpipe: " + s
+	}
+	return s
+}
+
+// withSignals returns a context cancelled by SIGINT, SIGTERM or SIGHUP, with
+// a *signalError as its cause.
+func withSignals(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(&signalError{s.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+func caughtSignal(ctx context.Context) syscall.Signal {
+	var se *signalError
+	if errors.As(context.Cause(ctx), &se) {
+		return se.sig
+	}
+	return 0
+}

@@ -1,0 +1,37 @@
+// Command farpipe gives Unix-pipe semantics to processes on different hosts:
+//
+//	producer | farpipe send HOST:PORT          # on one host
+//	farpipe recv --listen :PORT | consumer     # on another
+//
+// behaves like producer | consumer. Run farpipe --help for the commands and
+// exit codes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and returns the exit status.
+func run(args []string) int {
+	// A consumer that goes away must give us EPIPE, not kill us: we have to
+	// tell the sender first (see recv).
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := withSignals(context.Background())
+	defer stop()
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, oneLine(err))
+	return exitCode(ctx, err)
+}

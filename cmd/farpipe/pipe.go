@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/farpipe/farpipe"
+	"github.com/spf13/cobra"
+)
+
+// endpointFlags are the flags send and recv share: how to reach the peer.
+type endpointFlags struct {
+	listen  bool
+	verbose bool
+	wait    time.Duration
+	window  string
+}
+
+func (f *endpointFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVarP(&f.listen, "listen", "l", false, "listen at ADDR and wait for the peer instead of dialing it")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
+	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up (e.g. 30s)")
+	fl.StringVar(&f.window, "window", "8MiB", "most bytes in flight: bounds memory on both sides")
+}
+
+func (f *endpointFlags) options() ([]farpipe.Option, error) {
+	w, err := humanize.ParseBytes(f.window)
+	if err != nil || w < 64<<10 || w > 1<<30 {
+		return nil, usagef("--window %q: give a size from 64KiB to 1GiB, for example 8MiB", f.window)
+	}
+	opts := []farpipe.Option{farpipe.WithWindow(int(w))}
+	if f.verbose {
+		opts = append(opts, farpipe.WithErrorLog(func(err error) {
+			logf("rejected a connection: %v", trimPrefix(err))
+		}))
+	}
+	return opts, nil
+}
+
+// connect listens for or dials the peer, as the flags say.
+func (f *endpointFlags) connect(ctx context.Context, addr string) (*farpipe.Conn, error) {
+	opts, err := f.options()
+	if err != nil {
+		return nil, err
+	}
+	if f.listen {
+		ln, err := farpipe.Listen(ctx, addr, opts...)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		if f.verbose {
+			logf("listening on %s", ln.Addr())
+		}
+		c, err := ln.Accept(ctx)
+		if err != nil {
+			return nil, interrupted(ctx, err)
+		}
+		if f.verbose {
+			logf("connected to %s", c.RemoteAddr())
+		}
+		return c, nil
+	}
+	deadline := time.Now().Add(f.wait)
+	for {
+		c, err := farpipe.Dial(ctx, addr, opts...)
+		if err == nil {
+			if f.verbose {
+				logf("connected to %s", c.RemoteAddr())
+			}
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx, err)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, fmt.Errorf("farpipe: nothing listens at %s: start the other side first, or give --wait 30s", addr)
+			}
+			return nil, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, interrupted(ctx, ctx.Err())
+		}
+	}
+}
+
+// interrupted replaces err by the signal that cancelled ctx, if any.
+func interrupted(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		return cause
+	}
+	return err
+}
+
+// abortOnSignal aborts c, telling the peer why, when ctx is cancelled.
+func abortOnSignal(ctx context.Context, c *farpipe.Conn, who string) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		reason := who + " was interrupted"
+		var se *signalError
+		if errors.As(context.Cause(ctx), &se) {
+			reason += " by " + signalName(se.sig)
+		}
+		c.Abort(reason)
+	})
+}
+
+// finish closes c and waits a little for the goodbye to reach the peer.
+func finish(c *farpipe.Conn) {
+	c.Close()
+	select {
+	case <-c.Done():
+	case <-time.After(time.Second):
+	}
+}
+
+// stats prints the end-of-transfer line of -v.
+func stats(verb string, bytes uint64, d time.Duration) {
+	secs := d.Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(bytes) / secs / 1e6
+	}
+	logf("%s %d bytes (%s) in %.2f s, %.1f MB/s", verb, bytes, humanize.IBytes(bytes), secs, rate)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "farpipe: "+format+"\n", args...)
+}
+
+func trimPrefix(err error) string {
+	s := err.Error()
+	const p = "farpipe: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+// copyBuf is the size of the buffer between stdin/stdout and the pipe.
+const copyBuf = 1 << 20

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/farpipe/farpipe"
+	"github.com/spf13/cobra"
+)
+
+func newRecvCmd() *cobra.Command {
+	var f endpointFlags
+	cmd := &cobra.Command{
+		Use:   "recv [flags] ADDR",
+		Short: "Receive from the farpipe at ADDR and write to standard output",
+		Long: `Receive from the farpipe at ADDR ("host:port" or "tcp://host:port") and write
+the bytes to standard output.
+
+recv exits 0 only after the whole stream arrived and its checksum matched. If
+its output is closed (a consumer such as "head" exits), recv tells the sender
+to stop and exits 3.
+
+` + exitCodesHelp,
+		Example: `  farpipe recv --listen :7000 | tar x
+  farpipe recv 10.0.0.1:7000 > backup.img`,
+		Args: exactlyOneAddr("farpipe recv --listen :7000"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRecv(cmd.Context(), &f, args[0], os.Stdout)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func runRecv(ctx context.Context, f *endpointFlags, addr string, out *os.File) error {
+	if _, err := f.options(); err != nil {
+		return err
+	}
+	c, err := f.connect(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer finish(c)
+	stop := abortOnSignal(ctx, c, "the receiver")
+	defer stop()
+	growPipe(out)
+
+	start := time.Now()
+	n, err := recvAll(c, out)
+	if f.verbose {
+		stats("received", n, time.Since(start))
+	}
+	if err != nil && ctx.Err() != nil {
+		return interrupted(ctx, err)
+	}
+	return err
+}
+
+// recvAll copies c to out until a verified EOF.
+func recvAll(c *farpipe.Conn, out io.Writer) (uint64, error) {
+	buf := make([]byte, copyBuf)
+	var total uint64
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				c.CloseRead()
+				return total, fmt.Errorf("farpipe: writing standard output after %d bytes: %v: told the sender to stop (%w)", total, werr, farpipe.ErrBrokenPipe)
+			}
+			total += uint64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, recvErr(err, total)
+		}
+	}
+}
+
+func recvErr(err error, total uint64) error {
+	var ae *farpipe.AbortError
+	switch {
+	case errors.As(err, &ae):
+		return fmt.Errorf("%w; %d bytes were received before, the stream is incomplete", err, total)
+	case errors.Is(err, farpipe.ErrChecksum):
+		return fmt.Errorf("farpipe: the stream's checksum does not match after %d bytes: the data was corrupted on the way (%w)", total, err)
+	}
+	return fmt.Errorf("%w; %d bytes were received, the stream is incomplete", err, total)
+}

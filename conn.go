@@ -1,0 +1,102 @@
+package farpipe
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/farpipe/farpipe/session"
+)
+
+// Conn is one end of a farpipe: a net.Conn whose bytes arrive in order,
+// exactly once, or not at all with an error saying so.
+//
+// Beyond net.Conn, CloseWrite ends the writing direction (the peer reads
+// io.EOF once the checksum of the whole stream has been verified), CloseRead
+// ends the reading direction (the peer's writes fail with ErrBrokenPipe),
+// and Drain waits until the peer's application has received every byte
+// written. A Conn is safe for concurrent use; Close unblocks every pending
+// Read and Write.
+type Conn struct {
+	s  *session.Session
+	st *session.Stream
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(s *session.Session) *Conn {
+	return &Conn{s: s, st: s.Stream(0)}
+}
+
+// Read reads bytes written by the peer. It returns io.EOF only after the
+// peer's CloseWrite (or Close) and a matching checksum of the whole stream.
+func (c *Conn) Read(p []byte) (int, error) { return c.st.Read(p) }
+
+// Write writes p, blocking while the window is full (the peer reads slowly).
+// After the peer closed its reading side it fails with a *BrokenPipeError.
+func (c *Conn) Write(p []byte) (int, error) { return c.st.Write(p) }
+
+// CloseWrite ends the writing direction: the peer reads io.EOF after the
+// last byte. Use Drain to wait until the peer has read it all.
+func (c *Conn) CloseWrite() error { return c.st.CloseWrite() }
+
+// CloseRead ends the reading direction: the peer's next write fails with a
+// broken pipe that says how many bytes were delivered.
+func (c *Conn) CloseRead() error { return c.st.CloseRead() }
+
+// Drain waits until the peer's application has received every byte
+// written so far (a byte counts once the peer's Read returned it and the
+// peer asked for more) and, after CloseWrite, has read io.EOF with a
+// verified checksum. It fails with a *BrokenPipeError if the reader went
+// away, an *AbortError if the peer aborted, or ctx's error.
+func (c *Conn) Drain(ctx context.Context) error { return c.st.Drain(ctx) }
+
+// Close closes both directions and returns at once, like closing a TCP
+// socket: bytes already written are still delivered in the background
+// (bounded by WithLinger), and the peer reads io.EOF after them. Call Drain
+// first to know that they arrived.
+func (c *Conn) Close() error { return c.s.Close() }
+
+// Abort ends the connection at once in both directions; the peer's pending
+// and future operations fail with an *AbortError carrying reason.
+func (c *Conn) Abort(reason string) error { return c.s.Abort(reason) }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.s.LocalAddr() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.s.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines; see net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.st.SetReadDeadline(t)
+	return c.st.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.st.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for pending and future Writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.st.SetWriteDeadline(t) }
+
+// Stats describes the traffic of a Conn.
+type Stats struct {
+	Written   uint64        // bytes written by this side
+	Delivered uint64        // of those, confirmed delivered to the peer's application
+	Read      uint64        // bytes this side has read
+	RTT       time.Duration // last measured round trip, 0 if none yet
+}
+
+// Stats returns the Conn's counters.
+func (c *Conn) Stats() Stats {
+	st := c.s.Stats()
+	s0 := st.Streams[0]
+	return Stats{Written: s0.Written, Delivered: s0.Delivered, Read: s0.Read, RTT: st.RTT}
+}
+
+// Done is closed when the connection has ended, cleanly or not; Err then
+// says why.
+func (c *Conn) Done() <-chan struct{} { return c.s.Done() }
+
+// Err returns the error that ended the connection, or nil.
+func (c *Conn) Err() error { return c.s.Err() }

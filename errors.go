@@ -1,0 +1,32 @@
+package farpipe
+
+import "github.com/farpipe/farpipe/session"
+
+// Errors returned by Conn and Listener; test them with errors.Is.
+var (
+	// ErrBrokenPipe: the peer closed its reading side (or exited) before
+	// reading everything; see BrokenPipeError. Also matches syscall.EPIPE.
+	ErrBrokenPipe = session.ErrBrokenPipe
+	// ErrAborted: the peer or this side aborted; see AbortError.
+	ErrAborted = session.ErrAborted
+	// ErrTimeout: a deadline passed. It is a net.Error with Timeout() true
+	// and matches os.ErrDeadlineExceeded.
+	ErrTimeout = session.ErrTimeout
+	// ErrProtocol: the peer broke the protocol (or is not farpipe).
+	ErrProtocol = session.ErrProtocol
+	// ErrChecksum: the stream arrived whole in length but its checksum
+	// differs. Also matches ErrProtocol.
+	ErrChecksum = session.ErrChecksum
+	// ErrConnLost: the connection failed or the peer stopped answering
+	// before the stream was complete.
+	ErrConnLost = session.ErrConnLost
+	// ErrClosed: use of a Conn or Listener after Close. Matches net.ErrClosed.
+	ErrClosed = session.ErrClosed
+)
+
+// BrokenPipeError is returned by writes after the reader went away. Its
+// Delivered field counts the bytes the reader confirmed.
+type BrokenPipeError = session.BrokenPipeError
+
+// AbortError carries the reason an aborted session gave.
+type AbortError = session.AbortError

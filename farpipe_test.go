@@ -1,0 +1,51 @@
+package farpipe_test
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/farpipe/farpipe"
+	"go.uber.org/goleak"
+	"golang.org/x/net/nettest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func makePipe(t *testing.T) nettest.MakePipe {
+	return func() (c1, c2 net.Conn, stop func(), err error) {
+		ctx := context.Background()
+		ln, err := farpipe.Listen(ctx, "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer ln.Close()
+		type res struct {
+			c   *farpipe.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			c, err := ln.Accept(ctx)
+			ch <- res{c, err}
+		}()
+		d, err := farpipe.Dial(ctx, ln.Addr().String())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		r := <-ch
+		if r.err != nil {
+			d.Close()
+			return nil, nil, nil, r.err
+		}
+		stop = func() {
+			d.Abort("test over")
+			r.c.Abort("test over")
+		}
+		return d, r.c, stop, nil
+	}
+}
+
+func TestNettestConn(t *testing.T) {
+	nettest.TestConn(t, makePipe(t))
+}

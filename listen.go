@@ -1,0 +1,137 @@
+package farpipe
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/farpipe/farpipe/session"
+	"github.com/farpipe/farpipe/transport"
+)
+
+// Listener accepts farpipe connections. Handshakes run in the background,
+// at most WithMaxHandshakes at once, so a slow or hostile client never holds
+// up Accept; connections that fail their handshake are reported to
+// WithErrorLog and dropped.
+type Listener struct {
+	ln    net.Listener
+	o     *options
+	ready chan *Conn // handshaken connections waiting for Accept
+	ctx   context.Context
+	stop  context.CancelFunc // called by Close
+	done  <-chan struct{}    // ctx.Done()
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// Listen listens at addr ("host:port", ":port" or "scheme://address") and
+// starts accepting connections. ctx bounds setting up the listener only.
+func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := transport.Listen(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{ln: ln, o: o, ready: make(chan *Conn)}
+	l.ctx, l.stop = context.WithCancel(context.Background())
+	l.done = l.ctx.Done()
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l, nil
+}
+
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	sem := make(chan struct{}, l.o.maxHandshake)
+	var delay time.Duration
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-l.done:
+			return
+		}
+		nc, err := l.ln.Accept()
+		if err != nil {
+			<-sem
+			if l.closed() {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.o.errorLog(err)
+			select {
+			case <-time.After(delay):
+			case <-l.done:
+				return
+			}
+			continue
+		}
+		delay = 0
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			defer func() { <-sem }()
+			l.handshake(nc)
+		}()
+	}
+}
+
+func (l *Listener) handshake(nc net.Conn) {
+	s, err := session.Server(l.ctx, nc, &l.o.session)
+	if err != nil {
+		if !l.closed() {
+			l.o.errorLog(err)
+		}
+		return
+	}
+	select {
+	case l.ready <- newConn(s):
+	case <-l.done:
+		s.Abort("the listener closed before accepting this connection")
+		s.Wait()
+	}
+}
+
+func (l *Listener) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Accept waits for the next connection whose handshake succeeded.
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Addr returns the address the listener is bound to.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Close stops listening, abandons handshakes in progress and waits for the
+// listener's goroutines to exit. Connections already accepted stay open.
+func (l *Listener) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.stop()
+		err = l.ln.Close()
+		l.wg.Wait()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+	})
+	return err
+}

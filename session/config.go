@@ -1,0 +1,81 @@
+package session
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/farpipe/farpipe/wire"
+)
+
+// Config tunes a session. A nil *Config means DefaultConfig().
+type Config struct {
+	// Window is the most bytes in flight per channel and direction: written
+	// by the application but not yet delivered to the peer's application.
+	// It bounds memory on both sides and is what makes a slow reader slow
+	// the writer. The effective window is the smaller of the two sides'.
+	// Default 8 MiB.
+	Window int
+
+	// FrameSize is the largest DATA payload this side sends. Default 256 KiB,
+	// at most wire.MaxData.
+	FrameSize int
+
+	// KeepaliveInterval: a PING is sent when nothing else was sent for this
+	// long. Default 2 s.
+	KeepaliveInterval time.Duration
+
+	// KeepaliveTimeout: the peer is declared gone when nothing at all was
+	// received for this long. Default 10 s; must exceed KeepaliveInterval.
+	KeepaliveTimeout time.Duration
+
+	// HandshakeTimeout bounds the handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+
+	// Linger bounds how long a closed session keeps delivering what was
+	// written before Close, when the peer does not confirm it. Default 60 s.
+	Linger time.Duration
+
+	// Auth proves and checks knowledge of a shared secret during the
+	// handshake. Default: none (the peer is not authenticated).
+	Auth Authenticator
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() *Config {
+	return &Config{
+		Window:            8 << 20,
+		FrameSize:         256 << 10,
+		KeepaliveInterval: 2 * time.Second,
+		KeepaliveTimeout:  10 * time.Second,
+		HandshakeTimeout:  10 * time.Second,
+		Linger:            60 * time.Second,
+		Auth:              NoAuth{},
+	}
+}
+
+// Verify checks that c is usable.
+func (c *Config) Verify() error {
+	switch {
+	case c.Window < 64<<10 || c.Window > 1<<30:
+		return fmt.Errorf("farpipe: window of %d bytes is out of range: use 64 KiB to 1 GiB", c.Window)
+	case c.FrameSize < 1 || c.FrameSize > wire.MaxData:
+		return fmt.Errorf("farpipe: frame size of %d bytes is out of range: use 1 to %d", c.FrameSize, wire.MaxData)
+	case c.KeepaliveInterval <= 0:
+		return fmt.Errorf("farpipe: keepalive interval must be positive")
+	case c.KeepaliveTimeout <= c.KeepaliveInterval:
+		return fmt.Errorf("farpipe: keepalive timeout (%s) must exceed the keepalive interval (%s)", c.KeepaliveTimeout, c.KeepaliveInterval)
+	case c.HandshakeTimeout <= 0 || c.Linger <= 0:
+		return fmt.Errorf("farpipe: handshake timeout and linger must be positive")
+	case c.Auth == nil:
+		return fmt.Errorf("farpipe: no authenticator configured")
+	}
+	return nil
+}
+
+func (c *Config) orDefault() (*Config, error) {
+	if c == nil {
+		return DefaultConfig(), nil
+	}
+	cp := *c
+	return &cp, cp.Verify()
+}

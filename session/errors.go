@@ -1,0 +1,95 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/farpipe/farpipe/wire"
+)
+
+// Sentinel errors. Every error a Session or Stream returns matches at most
+// one of these with errors.Is (and some also match a standard error, noted).
+var (
+	// ErrBrokenPipe: the peer closed its read side; bytes written after that
+	// are not delivered. Also matches syscall.EPIPE. See BrokenPipeError.
+	ErrBrokenPipe = errors.New("farpipe: broken pipe")
+	// ErrAborted: the peer (or this side) aborted the session. See AbortError.
+	ErrAborted = errors.New("farpipe: session aborted")
+	// ErrTimeout: a deadline passed. It is a net.Error whose Timeout method
+	// reports true, and it matches os.ErrDeadlineExceeded.
+	ErrTimeout error = &timeoutError{}
+	// ErrProtocol: the peer sent bytes that break the protocol.
+	ErrProtocol = wire.ErrProtocol
+	// ErrChecksum: the stream's length matched but its checksum did not:
+	// bytes were corrupted or lost on the way. Also matches ErrProtocol.
+	ErrChecksum = &checksumError{}
+	// ErrConnLost: the connection failed or the peer stopped answering
+	// keepalives, and the stream is incomplete.
+	ErrConnLost = errors.New("farpipe: connection lost")
+	// ErrClosed: the operation used a stream or session that this side
+	// closed. It matches net.ErrClosed.
+	ErrClosed = &closedError{}
+)
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string          { return "farpipe: i/o timeout" }
+func (*timeoutError) Timeout() bool          { return true }
+func (*timeoutError) Temporary() bool        { return true }
+func (*timeoutError) Is(target error) bool   { return target == os.ErrDeadlineExceeded }
+func (*checksumError) Error() string         { return "farpipe: stream checksum mismatch" }
+func (*checksumError) Is(target error) bool  { return target == ErrProtocol }
+func (*closedError) Error() string           { return "farpipe: use of closed stream" }
+func (*closedError) Is(target error) bool    { return target == net.ErrClosed }
+func (e *BrokenPipeError) Is(err error) bool { return err == ErrBrokenPipe || err == syscall.EPIPE }
+func (e *AbortError) Is(err error) bool      { return err == ErrAborted }
+
+type checksumError struct{}
+type closedError struct{}
+
+var _ net.Error = (*timeoutError)(nil)
+
+// BrokenPipeError reports a write to a stream whose reader has gone away.
+type BrokenPipeError struct {
+	Delivered uint64 // bytes the reader confirmed before it stopped
+	Reason    string // what the reader said, if anything
+}
+
+func (e *BrokenPipeError) Error() string {
+	s := fmt.Sprintf("farpipe: broken pipe: the reader stopped after %d bytes were delivered", e.Delivered)
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// AbortCode says why a session was aborted. Codes travel in ABORT frames.
+type AbortCode uint64
+
+// Abort codes. Values are part of the protocol.
+const (
+	CodeApplication AbortCode = 1 // the application aborted, see the reason
+	CodeProtocol    AbortCode = 2 // a protocol violation
+	CodeChecksum    AbortCode = 3 // the stream checksum did not match
+	CodeAuth        AbortCode = 4 // authentication failed
+	CodeTimeout     AbortCode = 5 // gave up waiting (linger, resume)
+	CodeInterrupted AbortCode = 6 // the process was interrupted by a signal
+)
+
+// AbortError reports an aborted session.
+type AbortError struct {
+	Code   AbortCode
+	Reason string
+	Remote bool // the peer aborted; false: this side did
+}
+
+func (e *AbortError) Error() string {
+	who := "this side"
+	if e.Remote {
+		who = "the peer"
+	}
+	return fmt.Sprintf("farpipe: %s aborted the session: %s", who, e.Reason)
+}

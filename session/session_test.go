@@ -1,0 +1,130 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair returns two established sessions over loopback TCP.
+func pair(t *testing.T, cfg *Config) (client, server *Session) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx := context.Background()
+	type res struct {
+		s   *Session
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		s, err := Server(ctx, c, cfg)
+		ch <- res{s, err}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = Client(ctx, c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() {
+		client.fail(errFinished)
+		r.s.fail(errFinished)
+		client.Wait()
+		r.s.Wait()
+	})
+	return client, r.s
+}
+
+func TestTransfer(t *testing.T) {
+	for _, size := range []int{0, 1, 100 << 10, 40 << 20} {
+		c, s := pair(t, nil)
+		data := make([]byte, size)
+		rand.NewChaCha8([32]byte{1}).Read(data)
+		errc := make(chan error, 1)
+		go func() {
+			st := c.Stream(0)
+			if _, err := st.Write(data); err != nil {
+				errc <- err
+				return
+			}
+			st.CloseWrite()
+			errc <- st.Drain(context.Background())
+		}()
+		got, err := io.ReadAll(s.Stream(0))
+		if err != nil {
+			t.Fatalf("size %d: read: %v", size, err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("size %d: drain: %v", size, err)
+		}
+		if sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("size %d: data differs (got %d bytes)", size, len(got))
+		}
+		c.Close()
+		s.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("session did not end after Close on both sides")
+		}
+		if c.Err() != nil || s.Err() != nil {
+			t.Fatalf("clean end: %v / %v", c.Err(), s.Err())
+		}
+	}
+}
+
+func TestBrokenPipe(t *testing.T) {
+	c, s := pair(t, nil)
+	buf := make([]byte, 100)
+	go func() {
+		io.ReadFull(s.Stream(0), buf)
+		s.Stream(0).Read(buf[:1]) // delivers the first 100
+		s.Stream(0).CloseRead()
+	}()
+	var err error
+	for err == nil {
+		_, err = c.Stream(0).Write(bytes.Repeat([]byte{'x'}, 1<<16))
+	}
+	var bp *BrokenPipeError
+	if !errors.As(err, &bp) || !errors.Is(err, ErrBrokenPipe) {
+		t.Fatalf("got %v, want broken pipe", err)
+	}
+	if bp.Delivered < 100 {
+		t.Fatalf("delivered %d, want >= 100", bp.Delivered)
+	}
+}
+
+func TestAbortReachesPeer(t *testing.T) {
+	c, s := pair(t, nil)
+	c.Abort("out of disk")
+	_, err := s.Stream(0).Read(make([]byte, 1))
+	var ae *AbortError
+	if !errors.As(err, &ae) || !ae.Remote || ae.Reason != "out of disk" {
+		t.Fatalf("got %v", err)
+	}
+}

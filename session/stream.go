@@ -1,0 +1,342 @@
+package session
+
+import (
+	"context"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Stream is one of a session's independent byte channels, readable and
+// writable in both directions. Its methods are safe for concurrent use;
+// concurrent Reads (or Writes) are serialized.
+//
+// Delivery: bytes returned by Read count as delivered to the application
+// when the application comes back for more (the next Read) or reads EOF,
+// that is, once it has had the chance to deal with them. Only delivered
+// bytes are acknowledged to the writer and free its window.
+type Stream struct {
+	s  *Session
+	id uint8
+
+	rdMu, wrMu     sync.Mutex // serialize Reads and Writes
+	rdDead, wrDead deadline
+	rdWake, wrWake chan struct{} // cap 1: data arrived / window opened
+
+	// Fields below are guarded by s.mu.
+	snd sendHalf
+	rcv recvHalf
+}
+
+// sendHalf is the writing direction. The ring holds bytes from acked to
+// written; those from sent on have not been transmitted yet.
+type sendHalf struct {
+	ring                 []byte
+	acked, sent, written uint64
+	crc                  uint32 // of bytes 0..written; written only by Write (under wrMu and s.mu)
+	closed               bool   // CloseWrite called: FIN follows the last byte
+	finSent, finAcked    bool
+	stopped              bool // the peer's reader went away
+	stopDelivered        uint64
+	stopReason           string
+	drainWake            chan struct{} // closed on progress when a Drain waits
+	window               int           // effective window: min of both sides
+}
+
+// recvHalf is the reading direction. The ring holds bytes from consumed to
+// received; delivered <= consumed is what has been (or will be) acked.
+type recvHalf struct {
+	ring                          []byte
+	delivered, consumed, received uint64
+	ackedSent                     uint64 // last delivered offset sent in an ACK
+	crc                           uint32 // of bytes 0..consumed; written only by Read (under rdMu and s.mu)
+	finRecv                       bool
+	finTotal                      uint64
+	finCRC                        uint32
+	eof                           bool // EOF returned: checksum verified
+	finAckSent                    bool
+	closed                        bool // CloseRead: STOP to send, data discarded
+	stopSent                      bool
+}
+
+func newStream(s *Session, id uint8) *Stream {
+	return &Stream{
+		s: s, id: id,
+		rdDead: makeDeadline(), wrDead: makeDeadline(),
+		rdWake: make(chan struct{}, 1), wrWake: make(chan struct{}, 1),
+	}
+}
+
+// ID returns the stream's channel number.
+func (st *Stream) ID() int { return int(st.id) }
+
+// Read reads delivered bytes in order. It returns io.EOF only after the
+// writer's CloseWrite and a verified checksum of the whole stream; if the
+// checksum does not match it returns ErrChecksum and aborts the session.
+func (st *Stream) Read(p []byte) (int, error) {
+	st.rdMu.Lock()
+	defer st.rdMu.Unlock()
+	s := st.s
+	r := &st.rcv
+
+	s.mu.Lock()
+	if r.delivered != r.consumed {
+		r.delivered = r.consumed // the application came back: what it had is delivered
+		if r.delivered-r.ackedSent >= s.ackEvery {
+			s.wakeWriter()
+		}
+	}
+	for {
+		switch {
+		case r.closed:
+			s.mu.Unlock()
+			return 0, ErrClosed
+		case r.received > r.consumed:
+			if len(p) == 0 {
+				s.mu.Unlock()
+				return 0, nil
+			}
+			n := min(uint64(len(p)), r.received-r.consumed)
+			pos := int(r.consumed % uint64(len(r.ring)))
+			n = min(n, uint64(len(r.ring)-pos))
+			s.mu.Unlock()
+			// The region consumed..received is not touched by the read loop.
+			copy(p, r.ring[pos:pos+int(n)])
+			crc := crc32.Update(r.crc, castagnoli, p[:n])
+			s.mu.Lock()
+			r.crc = crc
+			r.consumed += n
+			s.mu.Unlock()
+			return int(n), nil
+		case r.eof:
+			s.mu.Unlock()
+			return 0, io.EOF
+		case r.finRecv && r.consumed == r.finTotal:
+			if r.crc != r.finCRC {
+				s.mu.Unlock()
+				s.abort(CodeChecksum, "stream checksum mismatch on channel "+strconv.Itoa(int(st.id)))
+				return 0, ErrChecksum
+			}
+			r.eof = true
+			r.delivered = r.consumed
+			s.wakeWriter() // send the FIN acknowledgement
+			s.mu.Unlock()
+			return 0, io.EOF
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return 0, err
+		case isClosed(st.rdDead.wait()):
+			s.mu.Unlock()
+			return 0, ErrTimeout
+		}
+		// About to block: acknowledge everything delivered so far.
+		if r.delivered != r.ackedSent {
+			s.wakeWriter()
+		}
+		s.mu.Unlock()
+		select {
+		case <-st.rdWake:
+		case <-st.rdDead.wait():
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+}
+
+// Write writes p to the stream, blocking while the window is full. It
+// returns a *BrokenPipeError (ErrBrokenPipe) once the peer's reader is gone.
+// A Write that times out may have written some bytes (n > 0).
+func (st *Stream) Write(p []byte) (int, error) {
+	st.wrMu.Lock()
+	defer st.wrMu.Unlock()
+	s := st.s
+	w := &st.snd
+	total := 0
+	s.mu.Lock()
+	for {
+		if err := st.writeErrLocked(); err != nil {
+			s.mu.Unlock()
+			return total, err
+		}
+		if len(p) == 0 {
+			s.mu.Unlock()
+			return total, nil
+		}
+		if isClosed(st.wrDead.wait()) {
+			s.mu.Unlock()
+			return total, ErrTimeout
+		}
+		if w.ring == nil {
+			w.ring = make([]byte, w.window)
+		}
+		space := uint64(len(w.ring)) - (w.written - w.acked)
+		if space == 0 {
+			s.mu.Unlock()
+			select {
+			case <-st.wrWake:
+			case <-st.wrDead.wait():
+			case <-s.done:
+			}
+			s.mu.Lock()
+			continue
+		}
+		pos := int(w.written % uint64(len(w.ring)))
+		n := int(min(space, uint64(len(p)), uint64(len(w.ring)-pos)))
+		s.mu.Unlock()
+		// The region written..acked+window is free: nobody else touches it.
+		copy(w.ring[pos:pos+n], p[:n])
+		crc := crc32.Update(w.crc, castagnoli, p[:n])
+		s.mu.Lock()
+		w.crc = crc
+		w.written += uint64(n)
+		s.wakeWriter()
+		p = p[n:]
+		total += n
+	}
+}
+
+// writeErrLocked says why nothing more may be written, or nil.
+func (st *Stream) writeErrLocked() error {
+	w := &st.snd
+	switch {
+	case w.stopped:
+		return &BrokenPipeError{Delivered: w.stopDelivered, Reason: w.stopReason}
+	case w.closed:
+		return ErrClosed
+	case st.s.err != nil:
+		return st.s.err
+	}
+	return nil
+}
+
+// CloseWrite ends the writing direction: the peer reads EOF after the last
+// byte written, once the checksum of the stream has been verified.
+func (st *Stream) CloseWrite() error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.snd.closed {
+		return nil
+	}
+	st.snd.closed = true
+	signal(st.wrWake)
+	s.wakeWriter()
+	return nil
+}
+
+// CloseRead ends the reading direction: the writer gets a broken pipe, and
+// bytes still arriving are discarded. After EOF it only frees resources.
+func (st *Stream) CloseRead() error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.closeReadLocked()
+	return nil
+}
+
+func (st *Stream) closeReadLocked() {
+	r := &st.rcv
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.finRecv && r.consumed == r.finTotal && r.crc == r.finCRC {
+		// Everything was read but EOF not yet asked for: that is delivery.
+		r.eof = true
+		r.delivered = r.consumed
+	}
+	signal(st.rdWake)
+	st.s.wakeWriter()
+}
+
+// Drain waits until the peer has confirmed delivery of every byte written so
+// far and, after CloseWrite, the end of the stream with a matching checksum.
+// It returns a *BrokenPipeError if the reader went away first, the session's
+// error if it died, or ctx's error.
+func (st *Stream) Drain(ctx context.Context) error {
+	s := st.s
+	w := &st.snd
+	s.mu.Lock()
+	for {
+		switch {
+		case w.stopped:
+			err := &BrokenPipeError{Delivered: w.stopDelivered, Reason: w.stopReason}
+			s.mu.Unlock()
+			return err
+		case w.acked == w.written && (!w.closed || w.finAcked):
+			s.mu.Unlock()
+			return nil
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		if w.drainWake == nil {
+			w.drainWake = make(chan struct{})
+		}
+		wake := w.drainWake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.rdDead.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for pending and future Writes.
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.wrDead.set(t)
+	return nil
+}
+
+// Stats describes one stream.
+type StreamStats struct {
+	Written   uint64 // bytes the application wrote
+	Delivered uint64 // of those, confirmed delivered to the peer's application
+	Received  uint64 // bytes received from the peer
+	Read      uint64 // of those, returned by Read
+}
+
+// Stats returns the stream's counters.
+func (st *Stream) Stats() StreamStats {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StreamStats{
+		Written: st.snd.written, Delivered: st.snd.acked,
+		Received: st.rcv.received, Read: st.rcv.consumed,
+	}
+}
+
+// progressLocked wakes whoever waits on the send half.
+func (st *Stream) progressLocked() {
+	signal(st.wrWake)
+	if st.snd.drainWake != nil {
+		close(st.snd.drainWake)
+		st.snd.drainWake = nil
+	}
+}
+
+// sendDoneLocked reports whether nothing more will be sent on this stream.
+func (st *Stream) sendDoneLocked() bool {
+	return st.snd.stopped || st.snd.finAcked
+}
+
+// recvDoneLocked reports whether nothing more is expected on this stream.
+func (st *Stream) recvDoneLocked() bool {
+	return st.rcv.finAckSent || st.rcv.stopSent
+}

@@ -1,0 +1,211 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Magic opens every HELLO payload, so that a farpipe endpoint can tell a
+// stray client (a browser, a port scanner, nc) from a farpipe peer at once.
+const Magic = "farpipe\x00"
+
+// Role says which side of the connection an endpoint is.
+type Role uint8
+
+// Roles.
+const (
+	RoleDialer   Role = 1
+	RoleListener Role = 2
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleDialer:
+		return "dialer"
+	case RoleListener:
+		return "listener"
+	}
+	return fmt.Sprintf("Role(%d)", uint8(r))
+}
+
+// Hello fields are encoded as tag (1 byte), length (2 bytes, big-endian),
+// value. A receiver ignores tags it does not know below 0x80 and rejects
+// unknown tags from 0x80 up ("critical"), so fields can be added without a
+// new protocol version. A tag may appear at most once.
+const (
+	tagRole      = 0x01 // 1 byte
+	tagSessionID = 0x02 // 16 bytes
+	tagNonce     = 0x03 // 32 bytes
+	tagWindow    = 0x04 // 4 bytes: receive window per channel, in bytes
+	tagAuth      = 0x05 // 1..16 bytes: authentication methods offered, in order of preference
+	tagResume    = 0x06 // 8*MaxChannels bytes: bytes received per channel (resume only)
+	tagResumeKey = 0x07 // 32 bytes: proof of the session's resume secret
+
+	criticalTag = 0x80
+)
+
+// Sizes of the fixed-length fields.
+const (
+	SessionIDLen = 16
+	NonceLen     = 32
+	ResumeKeyLen = 32
+)
+
+// AuthMethod names a way of proving knowledge of the shared secret.
+type AuthMethod uint8
+
+// Authentication methods.
+const (
+	// AuthNone proves nothing. It exists for the plain transport of the
+	// core protocol and for tests.
+	AuthNone AuthMethod = 0
+)
+
+// Hello is the first frame each side sends.
+type Hello struct {
+	Role      Role
+	SessionID [SessionIDLen]byte
+	Nonce     [NonceLen]byte
+	Window    uint32       // bytes this side buffers per channel; 0 means unspecified
+	Auth      []AuthMethod // methods offered, most preferred first; at least one
+
+	// Resume is set when the dialer asks to resume SessionID, or when the
+	// listener accepts a resumption. Received then holds, per channel, the
+	// number of bytes this side has received, so the peer resends from there.
+	Resume    bool
+	Received  [MaxChannels]uint64
+	ResumeKey [ResumeKeyLen]byte // with Resume: proof of the session's secret
+}
+
+// MarshalBinary encodes h as a HELLO payload.
+func (h *Hello) MarshalBinary() ([]byte, error) {
+	if h.Role != RoleDialer && h.Role != RoleListener {
+		return nil, fmt.Errorf("%w: hello with role %d", ErrMalformed, h.Role)
+	}
+	if len(h.Auth) == 0 || len(h.Auth) > 16 {
+		return nil, fmt.Errorf("%w: hello offers %d auth methods, want 1-16", ErrMalformed, len(h.Auth))
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, Magic...)
+	b = appendTLV(b, tagRole, []byte{byte(h.Role)})
+	b = appendTLV(b, tagSessionID, h.SessionID[:])
+	b = appendTLV(b, tagNonce, h.Nonce[:])
+	b = appendTLV(b, tagWindow, binary.BigEndian.AppendUint32(nil, h.Window))
+	auth := make([]byte, len(h.Auth))
+	for i, m := range h.Auth {
+		auth[i] = byte(m)
+	}
+	b = appendTLV(b, tagAuth, auth)
+	if h.Resume {
+		var r [8 * MaxChannels]byte
+		for i, v := range h.Received {
+			binary.BigEndian.PutUint64(r[8*i:], v)
+		}
+		b = appendTLV(b, tagResume, r[:])
+		b = appendTLV(b, tagResumeKey, h.ResumeKey[:])
+	}
+	return b, nil
+}
+
+func appendTLV(b []byte, tag byte, v []byte) []byte {
+	b = append(b, tag)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
+}
+
+// UnmarshalBinary decodes a HELLO payload. It never keeps a reference to b.
+func (h *Hello) UnmarshalBinary(b []byte) error {
+	*h = Hello{}
+	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {
+		return ErrNotFarpipe
+	}
+	b = b[len(Magic):]
+	var seen [256]bool
+	for len(b) > 0 {
+		if len(b) < 3 {
+			return fmt.Errorf("%w: truncated hello field", ErrMalformed)
+		}
+		tag, n := b[0], int(binary.BigEndian.Uint16(b[1:3]))
+		if len(b)-3 < n {
+			return fmt.Errorf("%w: hello field 0x%02x of %d bytes overruns the frame", ErrMalformed, tag, n)
+		}
+		v := b[3 : 3+n]
+		b = b[3+n:]
+		if seen[tag] {
+			return fmt.Errorf("%w: hello field 0x%02x repeated", ErrMalformed, tag)
+		}
+		seen[tag] = true
+		if err := h.setField(tag, v); err != nil {
+			return err
+		}
+	}
+	for _, tag := range []byte{tagRole, tagSessionID, tagNonce, tagAuth} {
+		if !seen[tag] {
+			return fmt.Errorf("%w: hello lacks field 0x%02x", ErrMalformed, tag)
+		}
+	}
+	if seen[tagResume] != seen[tagResumeKey] {
+		return fmt.Errorf("%w: hello has resume offsets without a resume key or the reverse", ErrMalformed)
+	}
+	return nil
+}
+
+func (h *Hello) setField(tag byte, v []byte) error {
+	fixed := func(want int) error {
+		if len(v) != want {
+			return fmt.Errorf("%w: hello field 0x%02x is %d bytes, want %d", ErrMalformed, tag, len(v), want)
+		}
+		return nil
+	}
+	switch tag {
+	case tagRole:
+		if err := fixed(1); err != nil {
+			return err
+		}
+		h.Role = Role(v[0])
+		if h.Role != RoleDialer && h.Role != RoleListener {
+			return fmt.Errorf("%w: hello with role %d", ErrMalformed, v[0])
+		}
+	case tagSessionID:
+		if err := fixed(SessionIDLen); err != nil {
+			return err
+		}
+		copy(h.SessionID[:], v)
+	case tagNonce:
+		if err := fixed(NonceLen); err != nil {
+			return err
+		}
+		copy(h.Nonce[:], v)
+	case tagWindow:
+		if err := fixed(4); err != nil {
+			return err
+		}
+		h.Window = binary.BigEndian.Uint32(v)
+	case tagAuth:
+		if len(v) == 0 || len(v) > 16 {
+			return fmt.Errorf("%w: hello offers %d auth methods, want 1-16", ErrMalformed, len(v))
+		}
+		h.Auth = make([]AuthMethod, len(v))
+		for i, m := range v {
+			h.Auth[i] = AuthMethod(m)
+		}
+	case tagResume:
+		if err := fixed(8 * MaxChannels); err != nil {
+			return err
+		}
+		h.Resume = true
+		for i := range h.Received {
+			h.Received[i] = binary.BigEndian.Uint64(v[8*i:])
+		}
+	case tagResumeKey:
+		if err := fixed(ResumeKeyLen); err != nil {
+			return err
+		}
+		copy(h.ResumeKey[:], v)
+	default:
+		if tag >= criticalTag {
+			return fmt.Errorf("%w: hello has critical field 0x%02x this farpipe does not know: upgrade it", ErrMalformed, tag)
+		}
+	}
+	return nil
+}
