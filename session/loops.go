@@ -21,16 +21,19 @@ func (s *Session) readLoop() {
 			err = s.handle(h)
 		}
 		if err != nil {
-			s.readFailed(err)
+			s.connFailed(err)
 			return
 		}
 	}
 }
 
-func (s *Session) readFailed(err error) {
+// connFailed ends the session after the connection failed with err.
+func (s *Session) connFailed(err error) {
 	var ae *AbortError
 	s.mu.Lock()
-	finished := s.byeSent && s.byeRecv
+	// Once both BYEs crossed, or everything was delivered both ways, the
+	// end of the connection is the end of a finished session.
+	finished := s.byeSent && s.byeRecv || s.closing && s.completeLocked()
 	s.mu.Unlock()
 	switch {
 	case s.ended():
@@ -217,7 +220,7 @@ func (s *Session) writeLoop() {
 		b.vec = [3][]byte{b.ctl, b.data, b.tail}
 		b.bufs = b.vec[:]
 		if _, err := b.bufs.WriteTo(s.conn); err != nil {
-			s.fail(fmt.Errorf("%w: %v", ErrConnLost, err))
+			s.connFailed(err)
 			return
 		}
 		s.lastSent.Store(time.Now().UnixNano())
@@ -227,6 +230,7 @@ func (s *Session) writeLoop() {
 		}
 		if bye {
 			s.mu.Lock()
+			s.byeSent = true
 			fin := s.byeRecv
 			s.mu.Unlock()
 			if fin {
@@ -286,9 +290,9 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 			w.finSent = true
 		}
 	}
-	if s.closing && !s.byeSent && len(b.data) == 0 && s.completeLocked() {
+	if s.closing && !s.byeQueued && len(b.data) == 0 && s.completeLocked() {
 		b.tail = appendFrame(b.tail, wire.Header{Type: wire.TypeBye}, nil)
-		s.byeSent = true
+		s.byeQueued = true
 		return true, nil
 	}
 	return false, nil

@@ -22,16 +22,15 @@ import (
 // writeLoop writes to the connection. Lock order: Stream.rdMu or
 // Stream.wrMu, then Session.mu; deadline mutexes are leaves.
 type Session struct {
-	conn   net.Conn
-	rd     *wire.Reader
-	cfg    *Config
-	role   wire.Role
-	id     [wire.SessionIDLen]byte
-	peerID string
+	conn net.Conn
+	rd   *wire.Reader
+	cfg  *Config
+	role wire.Role
+	id   [wire.SessionIDLen]byte
 
 	streams [wire.MaxChannels]*Stream
 
-	ackEvery uint64        // acknowledge after this many delivered bytes
+	ackEvery uint64        // acknowledge after this many delivered bytes; set by greet
 	wake     chan struct{} // cap 1: writeLoop has something to do
 	done     chan struct{} // closed when the session has ended
 	loops    sync.WaitGroup
@@ -42,7 +41,8 @@ type Session struct {
 	err       error // first fatal error; set once
 	closing   bool
 	closedAt  time.Time
-	byeSent   bool
+	byeQueued bool // BYE is in the batch being written
+	byeSent   bool // BYE has been written
 	byeRecv   bool
 	pingDue   bool
 	pongDue   bool
@@ -93,13 +93,12 @@ func handshake(ctx context.Context, conn net.Conn, cfg *Config, role wire.Role) 
 
 func newSession(conn net.Conn, cfg *Config, role wire.Role) *Session {
 	s := &Session{
-		conn:     conn,
-		rd:       wire.NewReader(conn, 64<<10),
-		cfg:      cfg,
-		role:     role,
-		ackEvery: uint64(cfg.Window / 4),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		conn: conn,
+		rd:   wire.NewReader(conn, 64<<10),
+		cfg:  cfg,
+		role: role,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}
 	for i := range s.streams {
 		s.streams[i] = newStream(s, uint8(i))
@@ -168,6 +167,7 @@ func (s *Session) greet() error {
 	for _, st := range s.streams {
 		st.snd.window = window
 	}
+	s.ackEvery = uint64(window / 4)
 	return nil
 }
 
@@ -410,6 +410,13 @@ func (s *Session) fail(err error) {
 	s.mu.Unlock()
 	close(s.done)
 	s.conn.Close()
+}
+
+// abortedLocked reports whether either side aborted the session: then
+// nothing more is read, not even bytes already received.
+func (s *Session) abortedLocked() bool {
+	_, ok := s.err.(*AbortError)
+	return ok
 }
 
 // Wait waits for the session's goroutines to exit.

@@ -95,6 +95,10 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case r.closed:
 			s.mu.Unlock()
 			return 0, ErrClosed
+		case s.abortedLocked():
+			err := s.err
+			s.mu.Unlock()
+			return 0, err
 		case r.received > r.consumed:
 			if len(p) == 0 {
 				s.mu.Unlock()

@@ -45,6 +45,20 @@ func usagef(format string, args ...any) error {
 	return &usageError{"farpipe: " + fmt.Sprintf(format, args...)}
 }
 
+// kindError is an error with its own message that matches kind with
+// errors.Is, so the exit status follows kind.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func kindf(kind error, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+}
+
 // signalError reports that a signal interrupted the transfer.
 type signalError struct{ sig syscall.Signal }
 

@@ -101,16 +101,25 @@ func interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// abortOnSignal aborts c, telling the peer why, when ctx is cancelled.
-func abortOnSignal(ctx context.Context, c *farpipe.Conn, who string) (stop func() bool) {
-	return context.AfterFunc(ctx, func() {
+// untilSignal runs f and returns its error, unless ctx is cancelled by a
+// signal first: then it aborts c, telling the peer why, and returns at once
+// with the signal as the error, leaving f blocked (on a terminal, say) for
+// the process exit to end.
+func untilSignal(ctx context.Context, c *farpipe.Conn, who string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
 		reason := who + " was interrupted"
 		var se *signalError
 		if errors.As(context.Cause(ctx), &se) {
 			reason += " by " + signalName(se.sig)
 		}
 		c.Abort(reason)
-	})
+		return context.Cause(ctx)
+	}
 }
 
 // finish closes c and waits a little for the goodbye to reach the peer.

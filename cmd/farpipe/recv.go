@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/farpipe/farpipe"
@@ -45,39 +46,35 @@ func runRecv(ctx context.Context, f *endpointFlags, addr string, out *os.File) e
 		return err
 	}
 	defer finish(c)
-	stop := abortOnSignal(ctx, c, "the receiver")
-	defer stop()
 	growPipe(out)
 
 	start := time.Now()
-	n, err := recvAll(c, out)
+	var n atomic.Uint64
+	err = untilSignal(ctx, c, "the receiver", func() error { return recvAll(c, out, &n) })
 	if f.verbose {
-		stats("received", n, time.Since(start))
-	}
-	if err != nil && ctx.Err() != nil {
-		return interrupted(ctx, err)
+		stats("received", n.Load(), time.Since(start))
 	}
 	return err
 }
 
 // recvAll copies c to out until a verified EOF.
-func recvAll(c *farpipe.Conn, out io.Writer) (uint64, error) {
+// It counts the bytes written in total.
+func recvAll(c *farpipe.Conn, out io.Writer, total *atomic.Uint64) error {
 	buf := make([]byte, copyBuf)
-	var total uint64
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			if _, werr := out.Write(buf[:n]); werr != nil {
 				c.CloseRead()
-				return total, fmt.Errorf("farpipe: writing standard output after %d bytes: %v: told the sender to stop (%w)", total, werr, farpipe.ErrBrokenPipe)
+				return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: standard output was closed after %d bytes (%v); told the sender to stop", total.Load(), werr)
 			}
-			total += uint64(n)
+			total.Add(uint64(n))
 		}
 		if err == io.EOF {
-			return total, nil
+			return nil
 		}
 		if err != nil {
-			return total, recvErr(err, total)
+			return recvErr(err, total.Load())
 		}
 	}
 }
@@ -88,7 +85,7 @@ func recvErr(err error, total uint64) error {
 	case errors.As(err, &ae):
 		return fmt.Errorf("%w; %d bytes were received before, the stream is incomplete", err, total)
 	case errors.Is(err, farpipe.ErrChecksum):
-		return fmt.Errorf("farpipe: the stream's checksum does not match after %d bytes: the data was corrupted on the way (%w)", total, err)
+		return kindf(farpipe.ErrChecksum, "farpipe: the stream's checksum does not match after %d bytes: the data was corrupted on the way", total)
 	}
 	return fmt.Errorf("%w; %d bytes were received, the stream is incomplete", err, total)
 }

@@ -43,12 +43,10 @@ func runSend(ctx context.Context, f *endpointFlags, addr string, in *os.File) er
 		return err
 	}
 	defer finish(c)
-	stop := abortOnSignal(ctx, c, "the sender")
-	defer stop()
 	growPipe(in)
 
 	start := time.Now()
-	err = sendAll(ctx, c, in)
+	err = untilSignal(ctx, c, "the sender", func() error { return sendAll(ctx, c, in) })
 	if f.verbose {
 		st := c.Stats()
 		stats("sent", st.Delivered, time.Since(start))
@@ -92,7 +90,7 @@ func sendErr(ctx context.Context, c *farpipe.Conn, err error) error {
 	st := c.Stats()
 	var bp *farpipe.BrokenPipeError
 	if errors.As(err, &bp) {
-		return fmt.Errorf("farpipe: the receiver stopped reading after %d bytes were delivered (%w)", bp.Delivered, farpipe.ErrBrokenPipe)
+		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: the receiver stopped reading after %d bytes were delivered", bp.Delivered)
 	}
 	return fmt.Errorf("%w; %d of %d bytes sent were confirmed delivered", err, st.Delivered, st.Written)
 }
