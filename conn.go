@@ -85,13 +85,18 @@ type Stats struct {
 	Delivered uint64        // of those, confirmed delivered to the peer's application
 	Read      uint64        // bytes this side has read
 	RTT       time.Duration // last measured round trip, 0 if none yet
+	// Reconnects counts resumptions after a failed connection; Resent the
+	// bytes this side sent again because of them.
+	Reconnects int
+	Resent     uint64
 }
 
 // Stats returns the Conn's counters.
 func (c *Conn) Stats() Stats {
 	st := c.s.Stats()
 	s0 := st.Streams[0]
-	return Stats{Written: s0.Written, Delivered: s0.Delivered, Read: s0.Read, RTT: st.RTT}
+	return Stats{Written: s0.Written, Delivered: s0.Delivered, Read: s0.Read, RTT: st.RTT,
+		Reconnects: st.Reconnects, Resent: st.Resent}
 }
 
 // Done is closed when the connection has ended, cleanly or not; Err then

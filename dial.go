@@ -2,6 +2,7 @@ package farpipe
 
 import (
 	"context"
+	"net"
 
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/transport"
@@ -13,6 +14,10 @@ import (
 // Dial connects to the farpipe listening at addr and runs the handshake.
 // addr is "host:port" or "scheme://address" for a registered transport
 // ("tcp://host:port"). ctx bounds the dial and the handshake only.
+//
+// If the connection fails later, the Conn redials addr and resumes where it
+// was, for up to the resume timeout (WithResumeTimeout); reads and writes
+// just wait meanwhile.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -22,7 +27,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := session.Client(ctx, nc, &o.session)
+	cfg := o.session
+	cfg.Redial = func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, addr) }
+	s, err := session.Client(ctx, nc, &cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,13 @@ import (
 	"golang.org/x/net/nettest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Toxiproxy (the fault proxy of the resume tests) leaves its toxic
+		// goroutines blocked after Stop; they are not ours.
+		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2/toxics.(*ToxicStub).Run"),
+		goleak.IgnoreAnyFunction("github.com/Shopify/toxiproxy/v2.(*ToxicLink).read"))
+}
 
 func makePipe(t *testing.T) nettest.MakePipe {
 	return func() (c1, c2 net.Conn, stop func(), err error) {

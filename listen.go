@@ -3,6 +3,7 @@ package farpipe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 type Listener struct {
 	ln    net.Listener
 	o     *options
+	acc   *session.Acceptor
 	ready chan *Conn // handshaken connections waiting for Accept
 	ctx   context.Context
 	stop  context.CancelFunc // called by Close
@@ -37,7 +39,15 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{ln: ln, o: o, ready: make(chan *Conn)}
+	l := &Listener{ln: ln, o: o, ready: make(chan *Conn), acc: session.NewAcceptor(&o.session)}
+	if o.maxSessions > 0 {
+		l.acc.SetAdmit(func() error {
+			if l.acc.Len() >= o.maxSessions {
+				return fmt.Errorf("farpipe: busy: this listener serves %d pipe(s) at a time and has no room for another", o.maxSessions)
+			}
+			return nil
+		})
+	}
 	l.ctx, l.stop = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
 	l.wg.Add(1)
@@ -82,7 +92,10 @@ func (l *Listener) acceptLoop() {
 }
 
 func (l *Listener) handshake(nc net.Conn) {
-	s, err := session.Server(l.ctx, nc, &l.o.session)
+	s, err := l.acc.Accept(l.ctx, nc)
+	if errors.Is(err, session.ErrResumed) {
+		return
+	}
 	if err != nil {
 		if !l.closed() {
 			l.o.errorLog(err)
@@ -122,7 +135,9 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 // Close stops listening, abandons handshakes in progress and waits for the
-// listener's goroutines to exit. Connections already accepted stay open.
+// listener's goroutines to exit. Connections already accepted stay open, but
+// can no longer be resumed after a failure: keep the Listener open while
+// they run.
 func (l *Listener) Close() error {
 	var err error
 	l.once.Do(func() {

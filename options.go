@@ -15,6 +15,7 @@ type options struct {
 	session      session.Config
 	errorLog     func(error)
 	maxHandshake int
+	maxSessions  int
 }
 
 func defaultOptions() options {
@@ -58,8 +59,9 @@ func WithFrameSize(bytes int) Option {
 }
 
 // WithKeepalive sets how long an idle connection waits before it sends a
-// keepalive (default 2 s) and after how long without a single frame from
-// the peer the connection counts as lost (default 10 s).
+// keepalive (default 1 s) and after how long without a single frame from
+// the peer the connection counts as failed (default 4 s): a black-holed
+// path is then treated like a reset, and the session resumes.
 func WithKeepalive(interval, timeout time.Duration) Option {
 	return func(o *options) error {
 		o.session.KeepaliveInterval, o.session.KeepaliveTimeout = interval, timeout
@@ -109,3 +111,57 @@ func WithMaxHandshakes(n int) Option {
 		return nil
 	}
 }
+
+// WithMaxSessions makes a Listener refuse new connections while n of its
+// sessions are running (resumptions of those are still accepted): with 1,
+// a listener serves exactly one pipe at a time. Default 0: no limit.
+func WithMaxSessions(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("farpipe: WithMaxSessions needs 0 or more, got %d", n)
+		}
+		o.maxSessions = n
+		return nil
+	}
+}
+
+// WithResumeTimeout sets how long a connection that failed may take to come
+// back: the dialing side reconnects with exponential backoff, the listening
+// side keeps the session, and no byte is lost or duplicated. After it, the
+// Conn fails with ErrConnLost. 0 disables resumption. Default 60 s.
+func WithResumeTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		o.session.ResumeTimeout = d
+		return nil
+	}
+}
+
+// WithBackoffMax caps the delay between reconnection attempts, which grows
+// exponentially from 50 ms, each randomized ("full jitter"). Default 1 s.
+func WithBackoffMax(d time.Duration) Option {
+	return func(o *options) error {
+		o.session.BackoffMax = d
+		return nil
+	}
+}
+
+// WithEvents sets a function called when the connection fails, when a
+// reconnection attempt fails and when the session resumes. It must not
+// block.
+func WithEvents(f func(Event)) Option {
+	return func(o *options) error {
+		o.session.OnEvent = f
+		return nil
+	}
+}
+
+// Event reports a disconnection, a failed reconnection attempt, or a
+// resumption; its String method is a one-line description.
+type Event = session.Event
+
+// Kinds of Event.
+const (
+	EventDisconnected = session.EventDisconnected
+	EventRetry        = session.EventRetry
+	EventResumed      = session.EventResumed
+)

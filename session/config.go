@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/farpipe/farpipe/wire"
@@ -21,11 +23,13 @@ type Config struct {
 	FrameSize int
 
 	// KeepaliveInterval: a PING is sent when nothing else was sent for this
-	// long. Default 2 s.
+	// long. Default 1 s.
 	KeepaliveInterval time.Duration
 
-	// KeepaliveTimeout: the peer is declared gone when nothing at all was
-	// received for this long. Default 10 s; must exceed KeepaliveInterval.
+	// KeepaliveTimeout: the connection counts as failed when nothing at all
+	// was received on it for this long (a black hole: no reset, no FIN).
+	// A resumable session then reconnects. Default 4 s; must exceed
+	// KeepaliveInterval.
 	KeepaliveTimeout time.Duration
 
 	// HandshakeTimeout bounds the handshake. Default 10 s.
@@ -34,6 +38,25 @@ type Config struct {
 	// Linger bounds how long a closed session keeps delivering what was
 	// written before Close, when the peer does not confirm it. Default 60 s.
 	Linger time.Duration
+
+	// ResumeTimeout is how long a session whose connection failed waits to
+	// be resumed: the dialing side keeps reconnecting, the listening side
+	// (through an Acceptor) keeps the session, and both give up after it.
+	// 0 disables resumption: a failed connection ends the session. A
+	// session is resumable only when both sides allow it. Default 60 s.
+	ResumeTimeout time.Duration
+
+	// BackoffMax caps the delay between reconnection attempts, which grows
+	// exponentially from 50 ms with full jitter. Default 1 s.
+	BackoffMax time.Duration
+
+	// Redial makes a new connection to the same peer, for resumption on the
+	// dialing side. Without it, Client sessions are not resumable.
+	Redial func(ctx context.Context) (net.Conn, error)
+
+	// OnEvent, if set, is called when the connection fails, a reconnection
+	// attempt fails, and the session is resumed. It must not block.
+	OnEvent func(Event)
 
 	// Auth proves and checks knowledge of a shared secret during the
 	// handshake. Default: none (the peer is not authenticated).
@@ -45,10 +68,12 @@ func DefaultConfig() *Config {
 	return &Config{
 		Window:            8 << 20,
 		FrameSize:         256 << 10,
-		KeepaliveInterval: 2 * time.Second,
-		KeepaliveTimeout:  10 * time.Second,
+		KeepaliveInterval: time.Second,
+		KeepaliveTimeout:  4 * time.Second,
 		HandshakeTimeout:  10 * time.Second,
 		Linger:            60 * time.Second,
+		ResumeTimeout:     60 * time.Second,
+		BackoffMax:        time.Second,
 		Auth:              NoAuth{},
 	}
 }
@@ -66,6 +91,8 @@ func (c *Config) Verify() error {
 		return fmt.Errorf("farpipe: keepalive timeout (%s) must exceed the keepalive interval (%s)", c.KeepaliveTimeout, c.KeepaliveInterval)
 	case c.HandshakeTimeout <= 0 || c.Linger <= 0:
 		return fmt.Errorf("farpipe: handshake timeout and linger must be positive")
+	case c.ResumeTimeout < 0 || c.BackoffMax <= 0:
+		return fmt.Errorf("farpipe: resume timeout must not be negative and the backoff cap must be positive")
 	case c.Auth == nil:
 		return fmt.Errorf("farpipe: no authenticator configured")
 	}

@@ -2,63 +2,30 @@ package session
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
 	"github.com/farpipe/farpipe/wire"
 )
 
-// readLoop reads frames until the connection fails and applies them.
-func (s *Session) readLoop() {
+// readLoop reads frames from l until it fails and applies them.
+func (s *Session) readLoop(l *link) {
 	defer s.loops.Done()
+	defer l.loops.Done()
 	for {
-		h, err := s.rd.Next()
+		h, err := l.rd.Next()
+		if err == nil && s.ended() {
+			continue // the session is over: drain until the peer closes
+		}
 		if err == nil {
 			s.lastRecv.Store(time.Now().UnixNano())
-			err = s.handle(h)
+			err = s.handle(l, h)
 		}
 		if err != nil {
-			s.connFailed(err)
+			s.linkFailed(l, err)
 			return
 		}
-	}
-}
-
-// connFailed ends the session after the connection failed with err.
-func (s *Session) connFailed(err error) {
-	var ae *AbortError
-	s.mu.Lock()
-	// Once both BYEs crossed, or everything was delivered both ways, the
-	// end of the connection is the end of a finished session.
-	finished := s.byeSent && s.byeRecv || s.closing && s.completeLocked()
-	s.mu.Unlock()
-	switch {
-	case s.ended():
-	case finished || err == errFinished:
-		s.fail(errFinished)
-	case errors.As(err, &ae) && ae.Remote:
-		s.fail(err)
-	case errors.Is(err, wire.ErrProtocol):
-		s.abort(CodeProtocol, err.Error())
-		s.fail(err)
-	default:
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		s.fail(fmt.Errorf("%w: %v", ErrConnLost, err))
-	}
-}
-
-// ended reports whether the session has already ended.
-func (s *Session) ended() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -67,11 +34,11 @@ func protoErr(format string, args ...any) error {
 }
 
 // handle applies one frame whose header h has just been read.
-func (s *Session) handle(h wire.Header) error {
+func (s *Session) handle(l *link, h wire.Header) error {
 	if h.Type == wire.TypeData {
-		return s.handleData(h)
+		return s.handleData(l, h)
 	}
-	p, err := s.rd.Payload()
+	p, err := l.rd.Payload()
 	if err != nil {
 		return err
 	}
@@ -89,7 +56,9 @@ func (s *Session) handle(h wire.Header) error {
 		}
 		w.acked = h.Arg
 		if h.Flags&wire.FlagFin != 0 {
-			if !w.finSent || h.Arg != w.written {
+			// After a resumption the FIN may be acknowledged again, before
+			// it is sent again: what counts is that it was written.
+			if !w.closed || h.Arg != w.written {
 				return protoErr("FIN acknowledged on channel %d before it was sent", h.Channel)
 			}
 			w.finAcked = true
@@ -101,10 +70,14 @@ func (s *Session) handle(h wire.Header) error {
 		if r.closed {
 			return nil // the reader went away: nothing to verify
 		}
+		crc := binary.BigEndian.Uint32(p)
+		if r.finRecv && h.Arg == r.finTotal && crc == r.finCRC {
+			return nil // sent again after a resumption
+		}
 		if r.finRecv || h.Arg != r.received {
 			return protoErr("FIN at offset %d on channel %d after %d bytes", h.Arg, h.Channel, r.received)
 		}
-		r.finRecv, r.finTotal, r.finCRC = true, h.Arg, binary.BigEndian.Uint32(p)
+		r.finRecv, r.finTotal, r.finCRC = true, h.Arg, crc
 		signal(st.rdWake)
 		if r.closed {
 			s.wakeWriter()
@@ -139,7 +112,7 @@ func (s *Session) handle(h wire.Header) error {
 }
 
 // handleData reads a DATA frame's payload straight into the stream's ring.
-func (s *Session) handleData(h wire.Header) error {
+func (s *Session) handleData(l *link, h wire.Header) error {
 	st := s.streams[h.Channel]
 	r := &st.rcv
 	s.mu.Lock()
@@ -148,7 +121,7 @@ func (s *Session) handleData(h wire.Header) error {
 		if r.finRecv && !r.closed {
 			return protoErr("DATA after FIN on channel %d", h.Channel)
 		}
-		return s.rd.Skip() // the reader went away: discard
+		return l.rd.Skip() // the reader went away: discard
 	}
 	if h.Arg != r.received {
 		s.mu.Unlock()
@@ -168,11 +141,11 @@ func (s *Session) handleData(h wire.Header) error {
 	// The region received..delivered+size is written only here.
 	n := uint64(h.Length)
 	first := min(n, size-pos)
-	if err := s.rd.ReadData(r.ring[pos : pos+first]); err != nil {
+	if err := l.rd.ReadData(r.ring[pos : pos+first]); err != nil {
 		return err
 	}
 	if first < n {
-		if err := s.rd.ReadData(r.ring[:n-first]); err != nil {
+		if err := l.rd.ReadData(r.ring[:n-first]); err != nil {
 			return err
 		}
 	}
@@ -199,10 +172,11 @@ func appendFrame(b []byte, h wire.Header, payload []byte) []byte {
 	return append(append(b, hdr[:]...), payload...)
 }
 
-// writeLoop is the only goroutine that writes to the connection. Control
-// frames go first, so acknowledgements never wait behind bulk data.
-func (s *Session) writeLoop() {
+// writeLoop is the only goroutine that writes to l. Control frames go
+// first, so acknowledgements never wait behind bulk data.
+func (s *Session) writeLoop(l *link) {
 	defer s.loops.Done()
+	defer l.loops.Done()
 	b := &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256)}
 	next := 0 // round-robin start for DATA
 	for {
@@ -213,14 +187,16 @@ func (s *Session) writeLoop() {
 			select {
 			case <-s.wake:
 				continue
+			case <-l.done:
+				return
 			case <-s.done:
 				return
 			}
 		}
 		b.vec = [3][]byte{b.ctl, b.data, b.tail}
 		b.bufs = b.vec[:]
-		if _, err := b.bufs.WriteTo(s.conn); err != nil {
-			s.connFailed(err)
+		if _, err := b.bufs.WriteTo(l.conn); err != nil {
+			s.linkFailed(l, err)
 			return
 		}
 		s.lastSent.Store(time.Now().UnixNano())
@@ -283,7 +259,7 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 	}
 	for _, st := range s.streams {
 		w := &st.snd
-		if w.closed && !w.finSent && !w.stopped && w.sent == w.written {
+		if w.closed && !w.finSent && !w.finAcked && !w.stopped && w.sent == w.written {
 			var crc [wire.FinLen]byte
 			binary.BigEndian.PutUint32(crc[:], w.crc)
 			b.tail = appendFrame(b.tail, wire.Header{Type: wire.TypeFin, Channel: st.id, Arg: w.written}, crc[:])
@@ -308,9 +284,9 @@ func (st *Stream) controlLocked(b []byte) []byte {
 	case r.closed && !r.stopSent && !r.finAckSent:
 		b = appendFrame(b, wire.Header{Type: wire.TypeStop, Channel: st.id, Arg: r.delivered}, nil)
 		r.stopSent, r.ackedSent = true, r.delivered
-	case !r.stopSent && r.delivered != r.ackedSent && (r.delivered-r.ackedSent >= st.s.ackEvery || r.consumed == r.received):
+	case !r.stopSent && (r.reack || r.delivered != r.ackedSent && (r.delivered-r.ackedSent >= st.s.ackEvery || r.consumed == r.received)):
 		b = appendFrame(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Arg: r.delivered}, nil)
-		r.ackedSent = r.delivered
+		r.ackedSent, r.reack = r.delivered, false
 	}
 	return b
 }
@@ -323,34 +299,4 @@ func (s *Session) completeLocked() bool {
 		}
 	}
 	return true
-}
-
-// keepaliveLoop sends PINGs on an idle connection, declares the peer gone
-// when nothing arrives for KeepaliveTimeout, and bounds lingering.
-func (s *Session) keepaliveLoop() {
-	defer s.loops.Done()
-	tick := time.NewTicker(s.cfg.KeepaliveInterval / 4)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case now := <-tick.C:
-			if quiet := now.Sub(time.Unix(0, s.lastRecv.Load())); quiet > s.cfg.KeepaliveTimeout {
-				s.fail(fmt.Errorf("%w: nothing heard from the peer for %s", ErrConnLost, quiet.Round(time.Second)))
-				return
-			}
-			s.mu.Lock()
-			if now.Sub(time.Unix(0, s.lastSent.Load())) >= s.cfg.KeepaliveInterval {
-				s.pingDue = true
-				s.wakeWriter()
-			}
-			lingered := s.closing && now.Sub(s.closedAt) > s.cfg.Linger
-			s.mu.Unlock()
-			if lingered {
-				s.abort(CodeTimeout, "gave up delivering after close: the peer did not confirm within "+s.cfg.Linger.String())
-				return
-			}
-		}
-	}
 }

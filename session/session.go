@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -13,299 +12,126 @@ import (
 	"github.com/farpipe/farpipe/wire"
 )
 
-// Session carries wire.MaxChannels independent byte streams over one
+// Session carries wire.MaxChannels independent byte streams over a
 // connection, with the pipe contract on each: ordered bytes, acknowledged
 // delivery, a bounded window, half-close with a verified checksum, and abort.
+// When the connection fails, a resumable session survives: the dialing side
+// reconnects and both sides carry on at the exact offsets the peer had
+// received (see Config.ResumeTimeout).
 //
-// Goroutines: a session runs exactly three (readLoop, writeLoop and
-// keepaliveLoop), started in start and ended when the session ends; only
-// writeLoop writes to the connection. Lock order: Stream.rdMu or
-// Stream.wrMu, then Session.mu; deadline mutexes are leaves.
+// Goroutines: a session runs a supervisor (keepalives, linger, reconnects)
+// for its whole life and, for each connection it uses, a readLoop and a
+// writeLoop; only the writeLoop writes to the connection. Lock order:
+// Stream.rdMu or Stream.wrMu, then Session.resumeMu, then Session.mu;
+// deadline mutexes are leaves.
 type Session struct {
-	conn net.Conn
-	rd   *wire.Reader
-	cfg  *Config
-	role wire.Role
-	id   [wire.SessionIDLen]byte
+	cfg    *Config
+	role   wire.Role
+	id     [wire.SessionIDLen]byte
+	secret [32]byte // proves a resumption comes from the same peer
 
 	streams [wire.MaxChannels]*Stream
 
-	ackEvery uint64        // acknowledge after this many delivered bytes; set by greet
-	wake     chan struct{} // cap 1: writeLoop has something to do
-	done     chan struct{} // closed when the session has ended
-	loops    sync.WaitGroup
+	ackEvery  uint64        // acknowledge after this many delivered bytes; set by the handshake
+	resumable bool          // both sides keep a dropped session; set by the handshake
+	wake      chan struct{} // cap 1: the writeLoop has something to send
+	linkDown  chan struct{} // cap 1: the connection failed (for the supervisor)
+	done      chan struct{} // closed when the session has ended
+	ctx       context.Context
+	cancel    context.CancelFunc
+	loops     sync.WaitGroup
+	onEnd     func() // called once when the session ends
 
-	lastRecv, lastSent atomic.Int64 // unix nanoseconds
+	lastRecv, lastSent atomic.Int64 // unix nanoseconds, on the current link
 
-	mu        sync.Mutex
-	err       error // first fatal error; set once
-	closing   bool
-	closedAt  time.Time
-	byeQueued bool // BYE is in the batch being written
-	byeSent   bool // BYE has been written
-	byeRecv   bool
-	pingDue   bool
-	pongDue   bool
-	pongArg   uint64
-	abortMsg  *AbortError // to be sent by writeLoop
-	abortSent chan struct{}
-	rtt       time.Duration
-	pingAt    time.Time
+	resumeMu sync.Mutex // serializes resumptions
+
+	mu         sync.Mutex
+	ln         *link // current connection; nil while disconnected
+	prev       *link // the last connection that failed
+	addrs      [2]net.Addr
+	err        error // first fatal error; set once
+	closing    bool
+	closedAt   time.Time
+	byeQueued  bool // BYE is in the batch being written
+	byeSent    bool // BYE has been written
+	byeRecv    bool
+	pingDue    bool
+	pongDue    bool
+	pongArg    uint64
+	aborted    *AbortError // set by abort at once, before it is sent
+	abortMsg   *AbortError // to be sent by the writeLoop
+	abortSent  chan struct{}
+	rtt        time.Duration
+	pingAt     time.Time
+	downSince  time.Time
+	downErr    error
+	reconnects int
+	resent     uint64
 }
 
-// Client runs the handshake as the dialing side over conn and returns the
-// established session. On error conn is closed.
-func Client(ctx context.Context, conn net.Conn, cfg *Config) (*Session, error) {
-	return handshake(ctx, conn, cfg, wire.RoleDialer)
-}
-
-// Server runs the handshake as the listening side over conn and returns the
-// established session. On error conn is closed.
-func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Session, error) {
-	return handshake(ctx, conn, cfg, wire.RoleListener)
-}
-
-func handshake(ctx context.Context, conn net.Conn, cfg *Config, role wire.Role) (*Session, error) {
-	cfg, err := cfg.orDefault()
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	s := newSession(conn, cfg, role)
-	hctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
-	defer cancel()
-	stop := context.AfterFunc(hctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err = s.greet()
-	if !stop() || err != nil {
-		conn.Close()
-		if hctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("farpipe: handshake with %s timed out after %s: is the peer a farpipe of the same release? (%w)", conn.RemoteAddr(), cfg.HandshakeTimeout, ErrTimeout)
-		}
-		return nil, err
-	}
-	conn.SetDeadline(time.Time{})
-	s.start()
-	return s, nil
-}
-
-func newSession(conn net.Conn, cfg *Config, role wire.Role) *Session {
+func newSession(cfg *Config, role wire.Role) *Session {
 	s := &Session{
-		conn: conn,
-		rd:   wire.NewReader(conn, 64<<10),
-		cfg:  cfg,
-		role: role,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		cfg:      cfg,
+		role:     role,
+		wake:     make(chan struct{}, 1),
+		linkDown: make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for i := range s.streams {
 		s.streams[i] = newStream(s, uint8(i))
 	}
 	return s
 }
 
-// greet exchanges HELLO and AUTH frames:
-//
-//	dialer   -> HELLO
-//	listener <- HELLO, AUTH
-//	dialer   -> AUTH
-func (s *Session) greet() error {
-	var my wire.Hello
-	my.Role = s.role
-	my.Window = uint32(s.cfg.Window)
-	my.Auth = []wire.AuthMethod{s.cfg.Auth.Method()}
-	if _, err := rand.Read(my.Nonce[:]); err != nil {
-		return err
-	}
-	t := &Transcript{Conn: s.conn}
-	var peer wire.Hello
-	if s.role == wire.RoleDialer {
-		if _, err := rand.Read(my.SessionID[:]); err != nil {
-			return err
-		}
-		b, err := s.sendHello(&my)
-		if err != nil {
-			return err
-		}
-		t.Dialer = b
-		if t.Listener, err = s.recvHello(&peer); err != nil {
-			return err
-		}
-		if peer.SessionID != my.SessionID {
-			return fmt.Errorf("%w: listener answered for another session", wire.ErrMalformed)
-		}
-		if err := s.recvAuth(t, wire.RoleListener); err != nil {
-			return err
-		}
-		if err := s.sendAuth(t); err != nil {
-			return err
-		}
-	} else {
-		b, err := s.recvHello(&peer)
-		if err != nil {
-			return err
-		}
-		t.Dialer = b
-		my.SessionID = peer.SessionID
-		if t.Listener, err = s.sendHello(&my); err != nil {
-			return err
-		}
-		if err := s.sendAuth(t); err != nil {
-			return err
-		}
-		if err := s.recvAuth(t, wire.RoleDialer); err != nil {
-			return err
-		}
-	}
-	s.id = my.SessionID
-	window := s.cfg.Window
-	if peer.Window != 0 {
-		window = min(window, int(peer.Window))
-	}
-	for _, st := range s.streams {
-		st.snd.window = window
-	}
-	s.ackEvery = uint64(window / 4)
-	return nil
-}
-
-func (s *Session) sendHello(h *wire.Hello) ([]byte, error) {
-	b, err := h.MarshalBinary()
+// Client runs the handshake as the dialing side over conn and returns the
+// established session. With Config.Redial set, the session reconnects
+// through it when the connection fails. On error conn is closed.
+func Client(ctx context.Context, conn net.Conn, cfg *Config) (*Session, error) {
+	cfg, err := cfg.orDefault()
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	return b, s.writeFrame(wire.Header{Type: wire.TypeHello}, b)
-}
-
-func (s *Session) recvHello(h *wire.Hello) ([]byte, error) {
-	p, err := s.expect(wire.TypeHello)
+	s := newSession(cfg, wire.RoleDialer)
+	if cfg.Redial == nil {
+		cfg.ResumeTimeout = 0
+	}
+	l := newLink(conn)
+	h, err := newHandshake(s, l)
+	if err == nil {
+		err = withDeadline(ctx, conn, cfg.HandshakeTimeout, func() error {
+			_, err := h.dial(false)
+			return err
+		})
+	}
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	if err := h.UnmarshalBinary(p); err != nil {
+	s.begin(l)
+	return s, nil
+}
+
+// Server runs the handshake as the listening side over conn and returns the
+// established session, which cannot be resumed: use an Acceptor for that.
+// On error conn is closed.
+func Server(ctx context.Context, conn net.Conn, cfg *Config) (*Session, error) {
+	cfg, err := cfg.orDefault()
+	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	want := wire.RoleDialer
-	if s.role == wire.RoleDialer {
-		want = wire.RoleListener
-	}
-	if h.Role != want {
-		return nil, fmt.Errorf("%w: peer says it is the %s too: exactly one side must listen", wire.ErrMalformed, h.Role)
-	}
-	if h.Window != 0 && h.Window < 4096 {
-		return nil, fmt.Errorf("%w: peer window of %d bytes is too small", wire.ErrMalformed, h.Window)
-	}
-	if !hasMethod(h.Auth, s.cfg.Auth.Method()) {
-		return nil, &AbortError{Code: CodeAuth, Reason: "the peer does not offer this side's authentication method: use the same security options on both sides"}
-	}
-	return append([]byte(nil), p...), nil
+	cfg.ResumeTimeout = 0
+	return NewAcceptor(cfg).accept(ctx, conn, nil)
 }
 
-func hasMethod(ms []wire.AuthMethod, m wire.AuthMethod) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Session) sendAuth(t *Transcript) error {
-	proof, err := s.cfg.Auth.Prove(t, s.role)
-	if err != nil {
-		return err
-	}
-	b, err := (&wire.Auth{Method: s.cfg.Auth.Method(), Proof: proof}).MarshalBinary()
-	if err != nil {
-		return err
-	}
-	return s.writeFrame(wire.Header{Type: wire.TypeAuth}, b)
-}
-
-func (s *Session) recvAuth(t *Transcript, peerRole wire.Role) error {
-	p, err := s.expect(wire.TypeAuth)
-	if err != nil {
-		return err
-	}
-	var a wire.Auth
-	if err := a.UnmarshalBinary(p); err != nil {
-		return err
-	}
-	if a.Method != s.cfg.Auth.Method() {
-		err = fmt.Errorf("peer used authentication method %d, want %d", a.Method, s.cfg.Auth.Method())
-	} else {
-		err = s.cfg.Auth.Verify(t, peerRole, a.Proof)
-	}
-	if err != nil {
-		ae := &AbortError{Code: CodeAuth, Reason: "authentication failed"}
-		s.writeAbort(ae)
-		return fmt.Errorf("farpipe: authentication failed: %v (%w)", err, ae)
-	}
-	return nil
-}
-
-// expect reads the next frame during the handshake, which must be of type
-// want; an ABORT from the peer is returned as an *AbortError.
-func (s *Session) expect(want wire.Type) ([]byte, error) {
-	h, err := s.rd.Next()
-	if err != nil {
-		return nil, s.handshakeReadErr(err)
-	}
-	p, err := s.rd.Payload()
-	if err != nil {
-		return nil, s.handshakeReadErr(err)
-	}
-	if h.Type == wire.TypeAbort {
-		return nil, &AbortError{Code: AbortCode(h.Arg), Reason: string(p), Remote: true}
-	}
-	if h.Type != want {
-		return nil, fmt.Errorf("%w: got %v during the handshake, want %v", wire.ErrMalformed, h.Type, want)
-	}
-	return p, nil
-}
-
-func (s *Session) handshakeReadErr(err error) error {
-	var ve *wire.VersionError
-	switch {
-	case errors.As(err, &ve) && ve.Got == 'G':
-		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
-	case errors.Is(err, wire.ErrProtocol):
-		return err
-	}
-	return fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, s.conn.RemoteAddr(), err)
-}
-
-// writeFrame writes one frame directly; only used before the loops start.
-func (s *Session) writeFrame(h wire.Header, payload []byte) error {
-	h.Length = uint32(len(payload))
-	b := make([]byte, wire.HeaderLen, wire.HeaderLen+len(payload))
-	h.Put(b)
-	_, err := s.conn.Write(append(b, payload...))
-	return err
-}
-
-func (s *Session) writeAbort(e *AbortError) {
-	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	s.writeFrame(wire.Header{Type: wire.TypeAbort, Arg: uint64(e.Code)}, []byte(truncate(e.Reason, wire.MaxReason)))
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func (s *Session) start() {
-	now := time.Now().UnixNano()
-	s.lastRecv.Store(now)
-	s.lastSent.Store(now)
-	s.loops.Add(3)
-	go s.readLoop()
-	go s.writeLoop()
-	go s.keepaliveLoop()
+// begin starts a new session on its first link.
+func (s *Session) begin(l *link) {
+	s.loops.Add(1)
+	go s.supervise()
+	s.attach(l, [wire.MaxChannels]uint64{}, false)
 }
 
 // Stream returns channel id (0 to wire.MaxChannels-1).
@@ -316,11 +142,19 @@ func (s *Session) Stream(id int) *Stream {
 // ID returns the session id chosen by the dialer.
 func (s *Session) ID() [wire.SessionIDLen]byte { return s.id }
 
-// LocalAddr and RemoteAddr return the connection's addresses.
-func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+// LocalAddr returns the local address of the current (or last) connection.
+func (s *Session) LocalAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[0]
+}
 
-// RemoteAddr returns the peer's address.
-func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+// RemoteAddr returns the peer's address on the current (or last) connection.
+func (s *Session) RemoteAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[1]
+}
 
 // Done is closed when the session has ended, cleanly or not.
 func (s *Session) Done() <-chan struct{} { return s.done }
@@ -375,8 +209,18 @@ func (s *Session) AbortWith(code AbortCode, reason string) error {
 func (s *Session) abort(code AbortCode, reason string) error {
 	e := &AbortError{Code: code, Reason: reason}
 	s.mu.Lock()
-	if s.err != nil || s.abortMsg != nil {
+	if s.err != nil || s.aborted != nil {
 		s.mu.Unlock()
+		return nil
+	}
+	s.aborted = e
+	for _, st := range s.streams {
+		st.progressLocked()
+		signal(st.rdWake)
+	}
+	if s.ln == nil { // disconnected: nobody to tell
+		s.mu.Unlock()
+		s.fail(e)
 		return nil
 	}
 	s.abortMsg = e
@@ -403,32 +247,62 @@ func (s *Session) fail(err error) {
 		return
 	}
 	s.err = err
+	l := s.ln
 	for _, st := range s.streams {
 		st.progressLocked()
 		signal(st.rdWake)
 	}
 	s.mu.Unlock()
 	close(s.done)
-	s.conn.Close()
+	s.cancel()
+	if ae, ok := err.(*AbortError); ok && !ae.Remote && l != nil {
+		// Our ABORT may still be in flight: closing now, with the peer's
+		// bytes unread, would reset the connection and could destroy it.
+		// Half-close instead; readLoop drains until the peer closes too.
+		l.closeWrite(time.Second)
+	} else if l != nil {
+		l.close()
+	}
+	if s.onEnd != nil {
+		s.onEnd()
+	}
 }
 
-// abortedLocked reports whether either side aborted the session: then
-// nothing more is read, not even bytes already received.
-func (s *Session) abortedLocked() bool {
-	_, ok := s.err.(*AbortError)
-	return ok
+// abortErrLocked returns the *AbortError if either side aborted the
+// session: then nothing more is read or written, not even bytes already
+// received.
+func (s *Session) abortErrLocked() error {
+	if s.aborted != nil {
+		return s.aborted
+	}
+	if ae, ok := s.err.(*AbortError); ok {
+		return ae
+	}
+	return nil
+}
+
+// ended reports whether the session has already ended.
+func (s *Session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Wait waits for the session's goroutines to exit.
 func (s *Session) Wait() { s.loops.Wait() }
 
-// wakeWriter tells writeLoop there may be something to send.
+// wakeWriter tells the writeLoop there may be something to send.
 func (s *Session) wakeWriter() { signal(s.wake) }
 
 // Stats describes a session.
 type Stats struct {
-	Streams [wire.MaxChannels]StreamStats
-	RTT     time.Duration // last keepalive round trip, 0 if none yet
+	Streams    [wire.MaxChannels]StreamStats
+	RTT        time.Duration // last keepalive round trip, 0 if none yet
+	Reconnects int           // connections resumed after a failure
+	Resent     uint64        // bytes sent again after resumptions
 }
 
 // Stats returns the session's counters.
@@ -438,7 +312,62 @@ func (s *Session) Stats() Stats {
 		st.Streams[i] = x.Stats()
 	}
 	s.mu.Lock()
-	st.RTT = s.rtt
+	st.RTT, st.Reconnects, st.Resent = s.rtt, s.reconnects, s.resent
 	s.mu.Unlock()
 	return st
+}
+
+// receivedOffsets returns the bytes received per channel, for a resumption.
+func (s *Session) receivedOffsets() (off [wire.MaxChannels]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, st := range s.streams {
+		off[i] = st.rcv.received
+	}
+	return off
+}
+
+func (s *Session) event(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// EventKind says what happened to a session's connection.
+type EventKind int
+
+// Event kinds.
+const (
+	// EventDisconnected: the connection failed; the session waits for a
+	// resumption.
+	EventDisconnected EventKind = iota + 1
+	// EventRetry: an attempt to reconnect failed; another follows.
+	EventRetry
+	// EventResumed: the session carries on over a new connection.
+	EventResumed
+)
+
+// Event reports a change of a session's connection to Config.OnEvent.
+type Event struct {
+	Kind    EventKind
+	Err     error         // Disconnected, Retry: what failed
+	Attempt int           // Retry, Resumed: reconnection attempts so far
+	Outage  time.Duration // Resumed: how long the session was disconnected
+	// Resumed: per channel, the offset this side resumed sending at (what
+	// the peer had received) and what it had itself received.
+	SendAt, RecvAt [wire.MaxChannels]uint64
+	Resent         uint64 // Resumed: bytes this side sends again
+}
+
+func (e Event) String() string {
+	switch e.Kind {
+	case EventDisconnected:
+		return fmt.Sprintf("connection lost (%v)", e.Err)
+	case EventRetry:
+		return fmt.Sprintf("reconnect attempt %d failed (%v)", e.Attempt, e.Err)
+	case EventResumed:
+		return fmt.Sprintf("resumed after %.2f s, sending from byte %d, receiving from byte %d, %d bytes resent",
+			e.Outage.Seconds(), e.SendAt[0], e.RecvAt[0], e.Resent)
+	}
+	return "unknown event"
 }

@@ -61,6 +61,7 @@ type recvHalf struct {
 	finAckSent                    bool
 	closed                        bool // CloseRead: STOP to send, data discarded
 	stopSent                      bool
+	reack                         bool // acknowledge again: the connection was resumed
 }
 
 func newStream(s *Session, id uint8) *Stream {
@@ -95,8 +96,8 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case r.closed:
 			s.mu.Unlock()
 			return 0, ErrClosed
-		case s.abortedLocked():
-			err := s.err
+		case s.abortErrLocked() != nil:
+			err := s.abortErrLocked()
 			s.mu.Unlock()
 			return 0, err
 		case r.received > r.consumed:
@@ -207,6 +208,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 // writeErrLocked says why nothing more may be written, or nil.
 func (st *Stream) writeErrLocked() error {
 	w := &st.snd
+	if err := st.s.abortErrLocked(); err != nil {
+		return err
+	}
 	switch {
 	case w.stopped:
 		return &BrokenPipeError{Delivered: w.stopDelivered, Reason: w.stopReason}

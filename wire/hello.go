@@ -40,6 +40,7 @@ const (
 	tagAuth      = 0x05 // 1..16 bytes: authentication methods offered, in order of preference
 	tagResume    = 0x06 // 8*MaxChannels bytes: bytes received per channel (resume only)
 	tagResumeKey = 0x07 // 32 bytes: proof of the session's resume secret
+	tagGrace     = 0x08 // 4 bytes: seconds this side keeps a dropped session for resumption
 
 	criticalTag = 0x80
 )
@@ -69,6 +70,11 @@ type Hello struct {
 	Window    uint32       // bytes this side buffers per channel; 0 means unspecified
 	Auth      []AuthMethod // methods offered, most preferred first; at least one
 
+	// ResumeGrace is how many seconds this side keeps a session whose
+	// connection dropped, waiting for it to be resumed; 0: it cannot resume.
+	// A session is resumable when both sides offer it.
+	ResumeGrace uint32
+
 	// Resume is set when the dialer asks to resume SessionID, or when the
 	// listener accepts a resumption. Received then holds, per channel, the
 	// number of bytes this side has received, so the peer resends from there.
@@ -96,6 +102,9 @@ func (h *Hello) MarshalBinary() ([]byte, error) {
 		auth[i] = byte(m)
 	}
 	b = appendTLV(b, tagAuth, auth)
+	if h.ResumeGrace != 0 {
+		b = appendTLV(b, tagGrace, binary.BigEndian.AppendUint32(nil, h.ResumeGrace))
+	}
 	if h.Resume {
 		var r [8 * MaxChannels]byte
 		for i, v := range h.Received {
@@ -197,6 +206,11 @@ func (h *Hello) setField(tag byte, v []byte) error {
 		for i := range h.Received {
 			h.Received[i] = binary.BigEndian.Uint64(v[8*i:])
 		}
+	case tagGrace:
+		if err := fixed(4); err != nil {
+			return err
+		}
+		h.ResumeGrace = binary.BigEndian.Uint32(v)
 	case tagResumeKey:
 		if err := fixed(ResumeKeyLen); err != nil {
 			return err

@@ -63,7 +63,7 @@ func TestParseHeader(t *testing.T) {
 func TestHelloRoundTrip(t *testing.T) {
 	tests := []Hello{
 		{Role: RoleDialer, Auth: []AuthMethod{AuthNone}},
-		{Role: RoleListener, Window: 8 << 20, Auth: []AuthMethod{3, AuthNone},
+		{Role: RoleListener, Window: 8 << 20, Auth: []AuthMethod{3, AuthNone}, ResumeGrace: 60,
 			SessionID: [16]byte{1, 2, 3}, Nonce: [32]byte{9},
 			Resume: true, Received: [MaxChannels]uint64{1, 1 << 60, 0, 5}, ResumeKey: [32]byte{7}},
 	}

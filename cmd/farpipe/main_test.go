@@ -150,10 +150,11 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestSenderKilled: a sender killed mid-stream must never let recv exit 0.
+// TestSenderKilled: a sender killed mid-stream must never let recv exit 0;
+// recv gives up once the resume timeout has passed.
 func TestSenderKilled(t *testing.T) {
 	addr := freeAddr(t)
-	recv := start(t, command(t, "recv", "--listen", addr), nil)
+	recv := start(t, command(t, "recv", "--resume-timeout", "1s", "--listen", addr), nil)
 	sendCmd := command(t, "send", "--wait", "10s", addr)
 	stdin, _ := sendCmd.StdinPipe()
 	send := start(t, sendCmd, nil)
@@ -169,6 +170,9 @@ func TestSenderKilled(t *testing.T) {
 	}
 	if !strings.HasPrefix(r.stderr, "farpipe: ") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("recv's error is not one line starting farpipe: %q", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "did not come back") || !strings.Contains(r.stderr, "bytes were received") {
+		t.Errorf("recv's error does not say the peer is gone and how much arrived: %q", r.stderr)
 	}
 }
 

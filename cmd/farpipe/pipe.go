@@ -15,10 +15,13 @@ import (
 
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
-	listen  bool
-	verbose bool
-	wait    time.Duration
-	window  string
+	listen     bool
+	verbose    bool
+	wait       time.Duration
+	window     string
+	resume     time.Duration
+	backoffMax time.Duration
+	keepalive  time.Duration
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
@@ -27,6 +30,9 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
 	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up (e.g. 30s)")
 	fl.StringVar(&f.window, "window", "8MiB", "most bytes in flight: bounds memory on both sides")
+	fl.DurationVar(&f.resume, "resume-timeout", 60*time.Second, "how long a dropped connection may take to come back before the transfer fails (0: no resume)")
+	fl.DurationVar(&f.backoffMax, "backoff-max", time.Second, "longest wait between reconnection attempts")
+	fl.DurationVar(&f.keepalive, "keepalive-timeout", 4*time.Second, "a connection on which nothing arrives for this long counts as dropped")
 }
 
 func (f *endpointFlags) options() ([]farpipe.Option, error) {
@@ -34,39 +40,68 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 	if err != nil || w < 64<<10 || w > 1<<30 {
 		return nil, usagef("--window %q: give a size from 64KiB to 1GiB, for example 8MiB", f.window)
 	}
-	opts := []farpipe.Option{farpipe.WithWindow(int(w))}
+	switch {
+	case f.resume < 0:
+		return nil, usagef("--resume-timeout %s: give 0 (no resume) or a positive duration such as 60s", f.resume)
+	case f.backoffMax <= 0:
+		return nil, usagef("--backoff-max %s: give a positive duration such as 1s", f.backoffMax)
+	case f.keepalive < 100*time.Millisecond:
+		return nil, usagef("--keepalive-timeout %s: give at least 100ms, for example 4s", f.keepalive)
+	}
+	opts := []farpipe.Option{
+		farpipe.WithWindow(int(w)),
+		farpipe.WithResumeTimeout(f.resume),
+		farpipe.WithBackoffMax(f.backoffMax),
+		farpipe.WithKeepalive(f.keepalive/4, f.keepalive),
+		farpipe.WithMaxSessions(1),
+	}
 	if f.verbose {
-		opts = append(opts, farpipe.WithErrorLog(func(err error) {
-			logf("rejected a connection: %v", trimPrefix(err))
-		}))
+		opts = append(opts,
+			farpipe.WithErrorLog(func(err error) {
+				logf("rejected a connection: %v", trimPrefix(err))
+			}),
+			farpipe.WithEvents(func(e farpipe.Event) {
+				logf("%s", e)
+			}))
 	}
 	return opts, nil
 }
 
-// connect listens for or dials the peer, as the flags say.
-func (f *endpointFlags) connect(ctx context.Context, addr string) (*farpipe.Conn, error) {
+// connect listens for or dials the peer, as the flags say. The listener, if
+// any, stays open (for resumptions, refusing any other peer) until done is
+// called.
+func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Conn, done func(), err error) {
 	opts, err := f.options()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.listen {
 		ln, err := farpipe.Listen(ctx, addr, opts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer ln.Close()
 		if f.verbose {
 			logf("listening on %s", ln.Addr())
 		}
 		c, err := ln.Accept(ctx)
 		if err != nil {
-			return nil, interrupted(ctx, err)
+			ln.Close()
+			return nil, nil, interrupted(ctx, err)
 		}
 		if f.verbose {
 			logf("connected to %s", c.RemoteAddr())
 		}
-		return c, nil
+		return c, func() { finish(c); ln.Close() }, nil
 	}
+	c, err = f.dial(ctx, addr, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { finish(c) }, nil
+}
+
+// dial dials addr, retrying for up to --wait while nobody listens there.
+func (f *endpointFlags) dial(ctx context.Context, addr string, opts []farpipe.Option) (*farpipe.Conn, error) {
 	deadline := time.Now().Add(f.wait)
 	for {
 		c, err := farpipe.Dial(ctx, addr, opts...)
@@ -132,13 +167,15 @@ func finish(c *farpipe.Conn) {
 }
 
 // stats prints the end-of-transfer line of -v.
-func stats(verb string, bytes uint64, d time.Duration) {
+func stats(c *farpipe.Conn, verb string, bytes uint64, d time.Duration) {
 	secs := d.Seconds()
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(bytes) / secs / 1e6
 	}
-	logf("%s %d bytes (%s) in %.2f s, %.1f MB/s", verb, bytes, humanize.IBytes(bytes), secs, rate)
+	st := c.Stats()
+	logf("%s %d bytes (%s) in %.2f s, %.1f MB/s, %d reconnects, %d bytes resent",
+		verb, bytes, humanize.IBytes(bytes), secs, rate, st.Reconnects, st.Resent)
 }
 
 func logf(format string, args ...any) {

@@ -41,18 +41,18 @@ func runRecv(ctx context.Context, f *endpointFlags, addr string, out *os.File) e
 	if _, err := f.options(); err != nil {
 		return err
 	}
-	c, err := f.connect(ctx, addr)
+	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err
 	}
-	defer finish(c)
+	defer done()
 	growPipe(out)
 
 	start := time.Now()
 	var n atomic.Uint64
 	err = untilSignal(ctx, c, "the receiver", func() error { return recvAll(c, out, &n) })
 	if f.verbose {
-		stats("received", n.Load(), time.Since(start))
+		stats(c, "received", n.Load(), time.Since(start))
 	}
 	return err
 }

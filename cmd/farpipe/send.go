@@ -38,18 +38,18 @@ func runSend(ctx context.Context, f *endpointFlags, addr string, in *os.File) er
 	if _, err := f.options(); err != nil {
 		return err
 	}
-	c, err := f.connect(ctx, addr)
+	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err
 	}
-	defer finish(c)
+	defer done()
 	growPipe(in)
 
 	start := time.Now()
 	err = untilSignal(ctx, c, "the sender", func() error { return sendAll(ctx, c, in) })
 	if f.verbose {
 		st := c.Stats()
-		stats("sent", st.Delivered, time.Since(start))
+		stats(c, "sent", st.Delivered, time.Since(start))
 	}
 	return err
 }

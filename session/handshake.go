@@ -1,0 +1,300 @@
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/farpipe/farpipe/wire"
+)
+
+// The handshake, on a new session and on a resumption alike:
+//
+//	dialer   -> HELLO
+//	listener <- HELLO, AUTH
+//	dialer   -> AUTH
+//
+// Each AUTH proof is bound to both HELLOs of this connection (see
+// Transcript). A resuming dialer's HELLO also carries the session id, the
+// bytes it received per channel and a proof of the session's secret; the
+// listener answers with its own offsets and proof.
+
+// handshake is the state of one handshake on one connection.
+type handshake struct {
+	s        *Session
+	l        *link
+	t        Transcript
+	my, peer wire.Hello
+}
+
+func newHandshake(s *Session, l *link) (*handshake, error) {
+	h := &handshake{s: s, l: l, t: Transcript{Conn: l.conn}}
+	h.my.Role = s.role
+	h.my.Window = uint32(s.cfg.Window)
+	h.my.Auth = []wire.AuthMethod{s.cfg.Auth.Method()}
+	h.my.ResumeGrace = uint32(s.cfg.ResumeTimeout / time.Second)
+	if _, err := rand.Read(h.my.Nonce[:]); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// withDeadline runs f with conn's deadline set from ctx and timeout, and
+// turns a deadline hit into a clear error.
+func withDeadline(ctx context.Context, conn net.Conn, timeout time.Duration, f func() error) error {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(hctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	err := f()
+	if !stop() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("farpipe: handshake with %s timed out after %s: is the peer a farpipe of the same release? (%w)", conn.RemoteAddr(), timeout, ErrTimeout)
+	}
+	if err != nil {
+		return err
+	}
+	return conn.SetDeadline(time.Time{})
+}
+
+// dial runs the dialer's side. With resume it asks to resume s and returns
+// the bytes the listener received per channel.
+func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, err error) {
+	s := h.s
+	if resume {
+		h.my.SessionID = s.id
+		h.my.Resume = true
+		h.my.Received = s.receivedOffsets()
+		h.my.ResumeKey = s.resumeProof(wire.RoleDialer, h.my.Nonce[:], nil)
+	} else if _, err := rand.Read(h.my.SessionID[:]); err != nil {
+		return peerReceived, err
+	}
+	if h.t.Dialer, err = h.sendHello(); err != nil {
+		return peerReceived, err
+	}
+	if h.t.Listener, err = h.recvHello(); err != nil {
+		return peerReceived, err
+	}
+	p := &h.peer
+	switch {
+	case p.SessionID != h.my.SessionID:
+		return peerReceived, fmt.Errorf("%w: listener answered for another session", wire.ErrMalformed)
+	case p.Resume != resume:
+		return peerReceived, fmt.Errorf("%w: listener answered a resumption with a new session or the reverse", wire.ErrMalformed)
+	case resume && !validProof(p.ResumeKey, s.resumeProof(wire.RoleListener, h.my.Nonce[:], p.Nonce[:])):
+		return peerReceived, &AbortError{Code: CodeAuth, Reason: "the listener could not prove it holds this session: is another farpipe at that address now?"}
+	}
+	if err := h.recvAuth(); err != nil {
+		return peerReceived, err
+	}
+	if err := h.sendAuth(); err != nil {
+		return peerReceived, err
+	}
+	if !resume {
+		h.established()
+	}
+	return p.Received, nil
+}
+
+// listen runs the listener's side after the dialer's HELLO was read into
+// h.peer (raw payload in h.t.Dialer). With resume, s is the session being
+// resumed and its proof has been checked.
+func (h *handshake) listen(resume bool) error {
+	s := h.s
+	h.my.SessionID = h.peer.SessionID
+	if resume {
+		h.my.Resume = true
+		h.my.Received = s.receivedOffsets()
+		h.my.ResumeKey = s.resumeProof(wire.RoleListener, h.peer.Nonce[:], h.my.Nonce[:])
+	}
+	var err error
+	if h.t.Listener, err = h.sendHello(); err != nil {
+		return err
+	}
+	if err := h.sendAuth(); err != nil {
+		return err
+	}
+	if err := h.recvAuth(); err != nil {
+		return err
+	}
+	if !resume {
+		h.established()
+	}
+	return nil
+}
+
+// established records what a new session learned from its first handshake.
+func (h *handshake) established() {
+	s := h.s
+	s.id = h.my.SessionID
+	window := s.cfg.Window
+	if h.peer.Window != 0 {
+		window = min(window, int(h.peer.Window))
+	}
+	for _, st := range s.streams {
+		st.snd.window = window
+	}
+	s.ackEvery = uint64(window / 4)
+	s.resumable = s.cfg.ResumeTimeout > 0 && h.peer.ResumeGrace > 0
+	// The secret that later resumptions prove knowledge of. Once the
+	// connection is encrypted, nobody but the two peers has seen the HELLOs.
+	sum := sha256.New()
+	sum.Write([]byte("farpipe session secret v1"))
+	sum.Write(h.t.Dialer)
+	sum.Write(h.t.Listener)
+	sum.Sum(s.secret[:0])
+}
+
+func (h *handshake) sendHello() ([]byte, error) {
+	b, err := h.my.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return b, h.l.writeFrame(wire.Header{Type: wire.TypeHello}, b)
+}
+
+// recvHello reads the peer's HELLO into h.peer and returns its payload.
+func (h *handshake) recvHello() ([]byte, error) {
+	p, err := h.l.expect(wire.TypeHello)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.peer.UnmarshalBinary(p); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), p...), h.checkPeer()
+}
+
+func (h *handshake) checkPeer() error {
+	want := wire.RoleDialer
+	if h.s.role == wire.RoleDialer {
+		want = wire.RoleListener
+	}
+	if h.peer.Role != want {
+		return fmt.Errorf("%w: peer says it is the %s too: exactly one side must listen", wire.ErrMalformed, h.peer.Role)
+	}
+	if h.peer.Window != 0 && h.peer.Window < 4096 {
+		return fmt.Errorf("%w: peer window of %d bytes is too small", wire.ErrMalformed, h.peer.Window)
+	}
+	if !hasMethod(h.peer.Auth, h.s.cfg.Auth.Method()) {
+		e := &AbortError{Code: CodeAuth, Reason: "no authentication method in common: use the same security options on both sides"}
+		h.l.writeAbort(e)
+		return e
+	}
+	return nil
+}
+
+func hasMethod(ms []wire.AuthMethod, m wire.AuthMethod) bool {
+	for _, x := range ms {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *handshake) sendAuth() error {
+	proof, err := h.s.cfg.Auth.Prove(&h.t, h.s.role)
+	if err != nil {
+		return err
+	}
+	b, err := (&wire.Auth{Method: h.s.cfg.Auth.Method(), Proof: proof}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return h.l.writeFrame(wire.Header{Type: wire.TypeAuth}, b)
+}
+
+func (h *handshake) recvAuth() error {
+	p, err := h.l.expect(wire.TypeAuth)
+	if err != nil {
+		return err
+	}
+	var a wire.Auth
+	if err := a.UnmarshalBinary(p); err != nil {
+		return err
+	}
+	if a.Method != h.s.cfg.Auth.Method() {
+		err = fmt.Errorf("peer used authentication method %d, want %d", a.Method, h.s.cfg.Auth.Method())
+	} else {
+		err = h.s.cfg.Auth.Verify(&h.t, h.peer.Role, a.Proof)
+	}
+	if err != nil {
+		ae := &AbortError{Code: CodeAuth, Reason: "authentication failed"}
+		h.l.writeAbort(ae)
+		return fmt.Errorf("farpipe: authentication failed: %v (%w)", err, ae)
+	}
+	return nil
+}
+
+// resumeProof is the HMAC, under the session's secret, that proves a
+// resuming side holds the session. The dialer's covers its nonce; the
+// listener's covers both nonces.
+func (s *Session) resumeProof(role wire.Role, dialerNonce, listenerNonce []byte) (proof [wire.ResumeKeyLen]byte) {
+	m := hmac.New(sha256.New, s.secret[:])
+	fmt.Fprintf(m, "farpipe resume v1 %s ", role)
+	m.Write(s.id[:])
+	m.Write(dialerNonce)
+	m.Write(listenerNonce)
+	m.Sum(proof[:0])
+	return proof
+}
+
+// expect reads the next frame during a handshake, which must be of type
+// want; an ABORT from the peer is returned as an *AbortError.
+func (l *link) expect(want wire.Type) ([]byte, error) {
+	h, err := l.rd.Next()
+	if err != nil {
+		return nil, l.handshakeReadErr(err)
+	}
+	p, err := l.rd.Payload()
+	if err != nil {
+		return nil, l.handshakeReadErr(err)
+	}
+	if h.Type == wire.TypeAbort {
+		return nil, &AbortError{Code: AbortCode(h.Arg), Reason: string(p), Remote: true}
+	}
+	if h.Type != want {
+		return nil, fmt.Errorf("%w: got %v during the handshake, want %v", wire.ErrMalformed, h.Type, want)
+	}
+	return p, nil
+}
+
+func (l *link) handshakeReadErr(err error) error {
+	var ve *wire.VersionError
+	switch {
+	case errors.As(err, &ve) && ve.Got == 'G':
+		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
+	case errors.Is(err, wire.ErrProtocol):
+		return err
+	}
+	return fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, l.conn.RemoteAddr(), err)
+}
+
+// writeFrame writes one frame directly; only used before the loops start.
+func (l *link) writeFrame(h wire.Header, payload []byte) error {
+	h.Length = uint32(len(payload))
+	b := make([]byte, wire.HeaderLen, wire.HeaderLen+len(payload))
+	h.Put(b)
+	_, err := l.conn.Write(append(b, payload...))
+	return err
+}
+
+// writeAbort tells the peer why the handshake failed, as best it can.
+func (l *link) writeAbort(e *AbortError) {
+	l.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	l.writeFrame(wire.Header{Type: wire.TypeAbort, Arg: uint64(e.Code)}, []byte(truncate(e.Reason, wire.MaxReason)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
