@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 
+	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/transport"
 
@@ -11,9 +12,11 @@ import (
 	_ "github.com/farpipe/farpipe/transport/tcp"
 )
 
-// Dial connects to the farpipe listening at addr and runs the handshake.
-// addr is "host:port" or "scheme://address" for a registered transport
-// ("tcp://host:port"). ctx bounds the dial and the handshake only.
+// Dial connects to the farpipe listening at addr and runs the handshake:
+// TLS 1.3, then both sides prove they hold the same token. addr is the
+// one-time address a Listener gives ("fp://host:port/#TOKEN"), or
+// "host:port" or "scheme://address" for a registered transport with the
+// token given by WithToken. ctx bounds the dial and the handshake only.
 //
 // If the connection fails later, the Conn redials addr and resumes where it
 // was, for up to the resume timeout (WithResumeTimeout); reads and writes
@@ -23,12 +26,41 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := transport.Dial(ctx, addr)
+	addr, token, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		if err := WithToken(token)(o); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.security.Check(); err != nil {
+		return nil, err
+	}
+	_, hostport, err := transport.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	tc, err := o.security.ClientTLS(host)
+	if err != nil {
+		return nil, err
+	}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		nc, err := transport.Dial(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return secure.Client(nc, tc), nil
+	}
+	nc, err := dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cfg := o.session
-	cfg.Redial = func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, addr) }
+	cfg.Auth = o.security.Authenticator()
+	cfg.Redial = dial
 	s, err := session.Client(ctx, nc, &cfg)
 	if err != nil {
 		return nil, err

@@ -30,3 +30,7 @@ type BrokenPipeError = session.BrokenPipeError
 
 // AbortError carries the reason an aborted session gave.
 type AbortError = session.AbortError
+
+// ErrAuth matches a failed authentication, on either side: the peers do not
+// hold the same token, or a certificate was refused. Also matches ErrAborted.
+var ErrAuth = session.ErrAuth

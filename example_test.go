@@ -33,7 +33,7 @@ func Example() {
 		io.Copy(os.Stdout, c) // returns at EOF, after the checksum matched
 	}()
 
-	c, err := farpipe.Dial(ctx, ln.Addr().String())
+	c, err := farpipe.Dial(ctx, ln.URL())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func ExampleBrokenPipeError() {
 		c.CloseRead()   // and goes away
 	}()
 
-	c, _ := farpipe.Dial(ctx, ln.Addr().String())
+	c, _ := farpipe.Dial(ctx, ln.URL())
 	defer c.Close()
 	c.Write([]byte("12345"))
 	var bp *farpipe.BrokenPipeError
@@ -84,7 +84,7 @@ func ExampleConn_Abort() {
 		c.Abort("disk full")
 	}()
 
-	c, _ := farpipe.Dial(ctx, ln.Addr().String())
+	c, _ := farpipe.Dial(ctx, ln.URL())
 	defer c.Close()
 	_, err := c.Read(make([]byte, 1))
 	var ae *farpipe.AbortError

@@ -35,7 +35,7 @@ func makePipe(t *testing.T) nettest.MakePipe {
 			c, err := ln.Accept(ctx)
 			ch <- res{c, err}
 		}()
-		d, err := farpipe.Dial(ctx, ln.Addr().String())
+		d, err := farpipe.Dial(ctx, ln.URL())
 		if err != nil {
 			return nil, nil, nil, err
 		}

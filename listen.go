@@ -2,12 +2,14 @@ package farpipe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/transport"
 )
@@ -20,7 +22,8 @@ type Listener struct {
 	ln    net.Listener
 	o     *options
 	acc   *session.Acceptor
-	ready chan *Conn // handshaken connections waiting for Accept
+	tls   *tls.Config // nil with WithNoEncrypt
+	ready chan *Conn  // handshaken connections waiting for Accept
 	ctx   context.Context
 	stop  context.CancelFunc // called by Close
 	done  <-chan struct{}    // ctx.Done()
@@ -29,9 +32,30 @@ type Listener struct {
 }
 
 // Listen listens at addr ("host:port", ":port" or "scheme://address") and
-// starts accepting connections. ctx bounds setting up the listener only.
+// starts accepting connections. Without WithToken or WithCertificates it
+// makes up a token: give the peer Listener.URL. ctx bounds setting up the
+// listener only.
 func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error) {
 	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	addr, token, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" && o.security.Token == "" && !o.security.PKI() {
+		token = secure.NewToken()
+	}
+	if token != "" {
+		if err := WithToken(token)(o); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.security.Check(); err != nil {
+		return nil, err
+	}
+	tc, err := o.security.ServerTLS()
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +63,9 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{ln: ln, o: o, ready: make(chan *Conn), acc: session.NewAcceptor(&o.session)}
+	cfg := o.session
+	cfg.Auth = o.security.Authenticator()
+	l := &Listener{ln: ln, o: o, tls: tc, ready: make(chan *Conn), acc: session.NewAcceptor(&cfg)}
 	if o.maxSessions > 0 {
 		l.acc.SetAdmit(func() error {
 			if l.acc.Len() >= o.maxSessions {
@@ -92,7 +118,7 @@ func (l *Listener) acceptLoop() {
 }
 
 func (l *Listener) handshake(nc net.Conn) {
-	s, err := l.acc.Accept(l.ctx, nc)
+	s, err := l.acc.Accept(l.ctx, secure.Server(nc, l.tls))
 	if errors.Is(err, session.ErrResumed) {
 		return
 	}
@@ -133,6 +159,15 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 
 // Addr returns the address the listener is bound to.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Token returns the token peers must prove they hold (empty with
+// certificates and no token).
+func (l *Listener) Token() string { return l.o.security.Token }
+
+// URL returns the one-time address of this listener, "fp://HOST:PORT/#TOKEN",
+// which Dial (and farpipe send/recv) accept as is. For a listener on every
+// interface, HOST is "localhost": replace it with a name the peer can reach.
+func (l *Listener) URL() string { return pipeURL(l.ln.Addr(), l.o.security.Token) }
 
 // Close stops listening, abandons handshakes in progress and waits for the
 // listener's goroutines to exit. Connections already accepted stay open, but

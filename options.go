@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 )
 
@@ -13,6 +14,7 @@ type Option func(*options) error
 
 type options struct {
 	session      session.Config
+	security     secure.Config
 	errorLog     func(error)
 	maxHandshake int
 	maxSessions  int
@@ -38,6 +40,47 @@ func buildOptions(opts []Option) (*options, error) {
 	}
 	return &o, nil
 }
+
+// WithToken sets the shared secret both sides prove they hold. The token
+// never crosses the network: each side sends an HMAC of it bound to the
+// connection's TLS session and both sides' fresh nonces. A Listener without
+// a token makes one up (Listener.Token, Listener.URL); a Dial to an
+// "fp://HOST:PORT/#TOKEN" address takes the token from it. Use a token from
+// NewToken, or at least 16 random characters.
+func WithToken(token string) Option {
+	return func(o *options) error {
+		if err := secure.CheckToken(token); err != nil {
+			return err
+		}
+		o.security.Token = token
+		return nil
+	}
+}
+
+// WithNoEncrypt turns encryption off, for trusted networks where throughput
+// matters more: peers still prove the token to each other (challenge and
+// response, never the token in clear), but anyone on the path can read the
+// stream. Both sides must agree.
+func WithNoEncrypt() Option {
+	return func(o *options) error {
+		o.security.NoEncrypt = true
+		return nil
+	}
+}
+
+// WithCertificates uses mutual TLS with real certificates: this side
+// presents certFile and keyFile (PEM) and accepts only peers whose
+// certificate chains to caFile. A token is then optional, and checked too
+// if given.
+func WithCertificates(certFile, keyFile, caFile string) Option {
+	return func(o *options) error {
+		o.security.CertFile, o.security.KeyFile, o.security.CAFile = certFile, keyFile, caFile
+		return nil
+	}
+}
+
+// NewToken returns a fresh random token (256 bits, base64url).
+func NewToken() string { return secure.NewToken() }
 
 // WithWindow sets the most bytes in flight per direction: written but not
 // yet delivered to the peer's application. It bounds memory on both sides

@@ -38,7 +38,7 @@ func faultPipe(t *testing.T, opts ...farpipe.Option) (d, a *farpipe.Conn, p *fau
 		}
 		accepted <- c
 	}()
-	d, err = farpipe.Dial(ctx, p.Addr(), opts...)
+	d, err = farpipe.Dial(ctx, p.Addr(), append(opts, farpipe.WithToken(ln.Token()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

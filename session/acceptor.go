@@ -46,7 +46,7 @@ func (a *Acceptor) SetAdmit(f func() error) {
 	a.admit = f
 }
 
-// Len returns the number of sessions in the table (not ended).
+// Len returns the number of the Acceptor's sessions that have not ended.
 func (a *Acceptor) Len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -95,7 +95,7 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, table *Acceptor) (
 	if resumed != nil {
 		return nil, ErrResumed
 	}
-	if table != nil && s.resumable {
+	if table != nil {
 		table.add(s)
 	}
 	s.begin(l)
@@ -154,7 +154,7 @@ func (a *Acceptor) lookup(h *handshake, l *link) (*Session, error) {
 	a.mu.Unlock()
 	// An unknown id and a wrong proof get the same answer, so that a
 	// stranger learns nothing by guessing.
-	if s == nil || s.ended() || !validProof(h.peer.ResumeKey, s.resumeProof(wire.RoleDialer, h.peer.Nonce[:], nil)) {
+	if s == nil || !s.resumable || s.ended() || !validProof(h.peer.ResumeKey, s.resumeProof(wire.RoleDialer, h.peer.Nonce[:], nil)) {
 		return refuse("no such session here (it ended, or the listener restarted)")
 	}
 	return s, s.resumeOn(h, l)

@@ -32,6 +32,10 @@ var (
 	// ErrClosed: the operation used a stream or session that this side
 	// closed. It matches net.ErrClosed.
 	ErrClosed = &closedError{}
+	// ErrAuth: authentication failed, on this side or the peer's: the
+	// peers do not hold the same token (or certificates). Also matches
+	// ErrAborted.
+	ErrAuth = errors.New("farpipe: authentication failed")
 )
 
 type timeoutError struct{}
@@ -45,7 +49,9 @@ func (*checksumError) Is(target error) bool  { return target == ErrProtocol }
 func (*closedError) Error() string           { return "farpipe: use of closed stream" }
 func (*closedError) Is(target error) bool    { return target == net.ErrClosed }
 func (e *BrokenPipeError) Is(err error) bool { return err == ErrBrokenPipe || err == syscall.EPIPE }
-func (e *AbortError) Is(err error) bool      { return err == ErrAborted }
+func (e *AbortError) Is(err error) bool {
+	return err == ErrAborted || err == ErrAuth && e.Code == CodeAuth
+}
 
 type checksumError struct{}
 type closedError struct{}
@@ -93,3 +99,13 @@ func (e *AbortError) Error() string {
 	}
 	return fmt.Sprintf("farpipe: %s aborted the session: %s", who, e.Reason)
 }
+
+// AuthError reports that the peer failed this side's authentication.
+type AuthError struct {
+	Reason string
+}
+
+func (e *AuthError) Error() string { return "farpipe: authentication failed: " + e.Reason }
+
+// Is makes an AuthError match ErrAuth.
+func (e *AuthError) Is(err error) bool { return err == ErrAuth }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -226,9 +227,8 @@ func (h *handshake) recvAuth() error {
 		err = h.s.cfg.Auth.Verify(&h.t, h.peer.Role, a.Proof)
 	}
 	if err != nil {
-		ae := &AbortError{Code: CodeAuth, Reason: "authentication failed"}
-		h.l.writeAbort(ae)
-		return fmt.Errorf("farpipe: authentication failed: %v (%w)", err, ae)
+		h.l.writeAbort(&AbortError{Code: CodeAuth, Reason: "authentication failed: the two sides do not hold the same token (or certificates)"})
+		return &AuthError{Reason: trimFarpipe(err.Error())}
 	}
 	return nil
 }
@@ -267,10 +267,24 @@ func (l *link) expect(want wire.Type) ([]byte, error) {
 }
 
 func (l *link) handshakeReadErr(err error) error {
-	var ve *wire.VersionError
+	var (
+		ve *wire.VersionError
+		re tls.RecordHeaderError
+	)
+	const mismatch = "use --no-encrypt on both sides or on neither"
 	switch {
 	case errors.As(err, &ve) && ve.Got == 'G':
 		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
+	case errors.As(err, &ve) && ve.Got == 0x16:
+		// A TLS ClientHello: say why in clear, which the peer's TLS stack
+		// reports as "not TLS".
+		l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side does not encrypt: " + mismatch})
+		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", wire.ErrProtocol, mismatch)
+	case errors.As(err, &re):
+		if re.Conn != nil { // a plain farpipe peer: answer it in its language
+			(&link{conn: re.Conn}).writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side encrypts and the peer does not: " + mismatch})
+		}
+		return fmt.Errorf("%w: one side encrypts and the other does not: %s", wire.ErrProtocol, mismatch)
 	case errors.Is(err, wire.ErrProtocol):
 		return err
 	}

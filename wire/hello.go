@@ -57,9 +57,14 @@ type AuthMethod uint8
 
 // Authentication methods.
 const (
-	// AuthNone proves nothing. It exists for the plain transport of the
-	// core protocol and for tests.
+	// AuthNone proves nothing. It exists for tests and the bare session
+	// layer; the farpipe API never offers it.
 	AuthNone AuthMethod = 0
+	// AuthToken: HMAC-SHA-256 keyed by a shared token over the role, the
+	// TLS exporter value (if any) and both HELLOs. See package secure.
+	AuthToken AuthMethod = 1
+	// AuthCert: the peer's certificate was verified by mutual TLS.
+	AuthCert AuthMethod = 2
 )
 
 // Hello is the first frame each side sends.

@@ -21,6 +21,7 @@ const (
 	exitBrokenPipe  = 3 // the reading side went away before the end of the stream
 	exitPeerAborted = 4 // the peer aborted the transfer (it was interrupted or failed)
 	exitChecksum    = 5 // the stream arrived but its checksum does not match
+	exitAuth        = 6 // authentication failed: the peers do not hold the same token
 )
 
 const exitCodesHelp = `Exit status:
@@ -33,6 +34,8 @@ const exitCodesHelp = `Exit status:
      own output was closed (recv)
   4  the peer aborted the transfer (it was interrupted or failed)
   5  the stream arrived whole but its checksum does not match
+  6  authentication failed: the two sides do not hold the same token (or a
+     certificate was refused); no byte of the stream was delivered
   128+N  interrupted by signal N (130 for SIGINT, 143 for SIGTERM); the
      peer is told, and never takes the stream for complete`
 
@@ -90,6 +93,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case errors.As(err, &se):
 		return 128 + int(se.sig)
+	case errors.Is(err, farpipe.ErrAuth):
+		return exitAuth
 	case errors.Is(err, farpipe.ErrBrokenPipe):
 		return exitBrokenPipe
 	case errors.Is(err, farpipe.ErrChecksum):

@@ -24,11 +24,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// command returns a command running farpipe with args.
+// testToken is the token both sides of the tests share, through
+// FARPIPE_TOKEN.
+const testToken = "test-token-0123456789abcdef"
+
+// command returns a command running farpipe with args, with testToken.
 func command(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "FARPIPE_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), "FARPIPE_RUN_MAIN=1", "FARPIPE_TOKEN="+testToken)
+	return cmd
+}
+
+// withoutToken removes FARPIPE_TOKEN from cmd's environment.
+func withoutToken(cmd *exec.Cmd) *exec.Cmd {
+	env := cmd.Env[:0]
+	for _, kv := range cmd.Env {
+		if !strings.HasPrefix(kv, "FARPIPE_TOKEN=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
 	return cmd
 }
 

@@ -68,7 +68,7 @@ func twoHosts(t *testing.T) (a, b, addrB string, link func(up bool)) {
 // inNetns returns farpipe with args, run in network namespace ns.
 func inNetns(t *testing.T, ns string, args ...string) *exec.Cmd {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, os.Args[0]}, args...)...)
-	cmd.Env = append(os.Environ(), "FARPIPE_RUN_MAIN=1")
+	cmd.Env = append(os.Environ(), "FARPIPE_RUN_MAIN=1", "FARPIPE_TOKEN="+testToken)
 	return cmd
 }
 

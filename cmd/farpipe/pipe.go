@@ -4,35 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/secure"
 	"github.com/spf13/cobra"
 )
 
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
+	peerVerb string // what the other side runs: "send" or "recv"
+
 	listen     bool
 	verbose    bool
+	quiet      bool
 	wait       time.Duration
 	window     string
 	resume     time.Duration
 	backoffMax time.Duration
 	keepalive  time.Duration
+
+	tokenFile      string
+	noEncrypt      bool
+	cert, key, ca  string
+	generatedToken bool // the listener made up the token: print it
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.listen, "listen", "l", false, "listen at ADDR and wait for the peer instead of dialing it")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "with --listen, do not print the command for the other host")
 	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up (e.g. 30s)")
 	fl.StringVar(&f.window, "window", "8MiB", "most bytes in flight: bounds memory on both sides")
 	fl.DurationVar(&f.resume, "resume-timeout", 60*time.Second, "how long a dropped connection may take to come back before the transfer fails (0: no resume)")
 	fl.DurationVar(&f.backoffMax, "backoff-max", time.Second, "longest wait between reconnection attempts")
 	fl.DurationVar(&f.keepalive, "keepalive-timeout", 4*time.Second, "a connection on which nothing arrives for this long counts as dropped")
+	fl.StringVar(&f.tokenFile, "token-file", "", "read the shared token from this file (default: $FARPIPE_TOKEN, the fp:// address, or a new one when listening)")
+	fl.BoolVar(&f.noEncrypt, "no-encrypt", false, "do not encrypt (trusted networks only): peers still prove the token to each other")
+	fl.StringVar(&f.cert, "cert", "", "mutual TLS: this side's certificate (PEM)")
+	fl.StringVar(&f.key, "key", "", "mutual TLS: this side's private key (PEM)")
+	fl.StringVar(&f.ca, "ca", "", "mutual TLS: accept only peers whose certificate chains to this CA (PEM)")
+}
+
+// token returns the token from --token-file or $FARPIPE_TOKEN, if any.
+func (f *endpointFlags) token() (string, error) {
+	if f.tokenFile != "" {
+		return secure.ReadTokenFile(f.tokenFile)
+	}
+	if tok := strings.TrimSpace(os.Getenv(secure.EnvToken)); tok != "" {
+		if err := secure.CheckToken(tok); err != nil {
+			return "", fmt.Errorf("%v (in $%s)", err, secure.EnvToken)
+		}
+		return tok, nil
+	}
+	return "", nil
 }
 
 func (f *endpointFlags) options() ([]farpipe.Option, error) {
@@ -47,6 +78,10 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		return nil, usagef("--backoff-max %s: give a positive duration such as 1s", f.backoffMax)
 	case f.keepalive < 100*time.Millisecond:
 		return nil, usagef("--keepalive-timeout %s: give at least 100ms, for example 4s", f.keepalive)
+	case (f.cert != "" || f.key != "" || f.ca != "") && (f.cert == "" || f.key == "" || f.ca == ""):
+		return nil, usagef("mutual TLS needs all of --cert, --key and --ca")
+	case f.cert != "" && f.noEncrypt:
+		return nil, usagef("--no-encrypt cannot be combined with --cert")
 	}
 	opts := []farpipe.Option{
 		farpipe.WithWindow(int(w)),
@@ -55,14 +90,24 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		farpipe.WithKeepalive(f.keepalive/4, f.keepalive),
 		farpipe.WithMaxSessions(1),
 	}
+	tok, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	if tok != "" {
+		opts = append(opts, farpipe.WithToken(tok))
+	}
+	if f.noEncrypt {
+		opts = append(opts, farpipe.WithNoEncrypt())
+	}
+	if f.cert != "" {
+		opts = append(opts, farpipe.WithCertificates(f.cert, f.key, f.ca))
+	}
+	f.generatedToken = f.listen && tok == "" && f.cert == ""
 	if f.verbose {
-		opts = append(opts,
-			farpipe.WithErrorLog(func(err error) {
-				logf("rejected a connection: %v", trimPrefix(err))
-			}),
-			farpipe.WithEvents(func(e farpipe.Event) {
-				logf("%s", e)
-			}))
+		opts = append(opts, farpipe.WithEvents(func(e farpipe.Event) {
+			logf("%s", e)
+		}))
 	}
 	return opts, nil
 }
@@ -75,29 +120,98 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.listen {
-		ln, err := farpipe.Listen(ctx, addr, opts...)
+	if f.verbose && f.noEncrypt {
+		logf("encryption is off (--no-encrypt): peers authenticate, but the stream crosses the network in clear")
+	}
+	if !f.listen {
+		c, err = f.dial(ctx, addr, opts)
 		if err != nil {
 			return nil, nil, err
 		}
-		if f.verbose {
-			logf("listening on %s", ln.Addr())
-		}
-		c, err := ln.Accept(ctx)
-		if err != nil {
-			ln.Close()
-			return nil, nil, interrupted(ctx, err)
-		}
-		if f.verbose {
-			logf("connected to %s", c.RemoteAddr())
-		}
-		return c, func() { finish(c); ln.Close() }, nil
+		return c, func() { finish(c) }, nil
 	}
-	c, err = f.dial(ctx, addr, opts)
+	// A peer that fails authentication ends the wait: the two sides do not
+	// hold the same token, and waiting would only hide it.
+	actx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	opts = append(opts, farpipe.WithErrorLog(func(err error) {
+		if errors.Is(err, farpipe.ErrAuth) {
+			refuse(err)
+			return
+		}
+		if f.verbose {
+			logf("rejected a connection: %v", trimPrefix(err))
+		}
+	}))
+	ln, err := farpipe.Listen(ctx, addr, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, func() { finish(c) }, nil
+	if f.verbose {
+		logf("listening on %s", ln.Addr())
+	}
+	if f.generatedToken && !f.quiet {
+		logf("on the other host, run:\n\n    %s\n", f.peerCommand(ln))
+	}
+	c, err = ln.Accept(actx)
+	if err != nil {
+		ln.Close()
+		if cause := context.Cause(actx); errors.Is(cause, farpipe.ErrAuth) {
+			return nil, nil, cause
+		}
+		return nil, nil, interrupted(ctx, err)
+	}
+	if f.verbose {
+		logf("connected to %s", c.RemoteAddr())
+	}
+	return c, func() { finish(c); ln.Close() }, nil
+}
+
+// peerCommand is the command the other host runs to connect to ln.
+func (f *endpointFlags) peerCommand(ln *farpipe.Listener) string {
+	u := ln.URL()
+	if host := publicHost(ln.Addr()); host != "" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		u = farpipe.Scheme + "://" + net.JoinHostPort(host, port) + "/#" + ln.Token()
+	}
+	cmd := "farpipe " + f.peerVerb
+	if f.noEncrypt {
+		cmd += " --no-encrypt"
+	}
+	return cmd + " " + u
+}
+
+// publicHost returns an address of this machine that another host can
+// probably reach, when addr listens on every interface ("" otherwise).
+func publicHost(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return ""
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	var v6 string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || !ipn.IP.IsGlobalUnicast() {
+			continue
+		}
+		if ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+		if v6 == "" {
+			v6 = ipn.IP.String()
+		}
+	}
+	if v6 != "" {
+		return v6
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return ""
 }
 
 // dial dials addr, retrying for up to --wait while nobody listens there.

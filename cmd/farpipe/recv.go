@@ -14,7 +14,7 @@ import (
 )
 
 func newRecvCmd() *cobra.Command {
-	var f endpointFlags
+	f := endpointFlags{peerVerb: "send"}
 	cmd := &cobra.Command{
 		Use:   "recv [flags] ADDR",
 		Short: "Receive from the farpipe at ADDR and write to standard output",

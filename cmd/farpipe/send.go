@@ -13,7 +13,7 @@ import (
 )
 
 func newSendCmd() *cobra.Command {
-	var f endpointFlags
+	f := endpointFlags{peerVerb: "recv"}
 	cmd := &cobra.Command{
 		Use:   "send [flags] ADDR",
 		Short: "Send standard input to the farpipe at ADDR",
