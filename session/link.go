@@ -135,6 +135,9 @@ func (s *Session) linkFailed(l *link, err error) {
 	}
 	s.ln, s.prev = nil, l
 	s.downSince, s.downErr = time.Now(), err
+	if silent, ok := err.(errSilent); ok { // the outage began with the silence
+		s.downSince = s.downSince.Add(-time.Duration(silent))
+	}
 	s.mu.Unlock()
 	l.close()
 	s.event(Event{Kind: EventDisconnected, Err: err})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,7 +106,21 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 	}
 	f.generatedToken = f.listen && tok == "" && f.cert == ""
 	if f.verbose {
+		// One line per disconnection and resumption; failed attempts only
+		// when their reason changes, not once a second during an outage.
+		var mu sync.Mutex
+		lastRetry := ""
 		opts = append(opts, farpipe.WithEvents(func(e farpipe.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Kind == farpipe.EventRetry {
+				if msg := e.Err.Error(); msg != lastRetry {
+					lastRetry = msg
+					logf("%s", e)
+				}
+				return
+			}
+			lastRetry = ""
 			logf("%s", e)
 		}))
 	}
