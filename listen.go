@@ -1,6 +1,7 @@
 package farpipe
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,20 +16,22 @@ import (
 )
 
 // Listener accepts farpipe connections. Handshakes run in the background,
-// at most WithMaxHandshakes at once, so a slow or hostile client never holds
-// up Accept; connections that fail their handshake are reported to
-// WithErrorLog and dropped.
+// at most WithMaxHandshakes at once (a new connection beyond that drops the
+// oldest one still in its handshake), so a slow or hostile client never
+// holds up Accept or a legitimate peer; connections that fail their
+// handshake are reported to WithErrorLog and dropped.
 type Listener struct {
-	ln    net.Listener
-	o     *options
-	acc   *session.Acceptor
-	tls   *tls.Config // nil with WithNoEncrypt
-	ready chan *Conn  // handshaken connections waiting for Accept
-	ctx   context.Context
-	stop  context.CancelFunc // called by Close
-	done  <-chan struct{}    // ctx.Done()
-	once  sync.Once
-	wg    sync.WaitGroup
+	ln      net.Listener
+	o       *options
+	acc     *session.Acceptor
+	tls     *tls.Config // nil with WithNoEncrypt
+	pending handshakes
+	ready   chan *Conn // handshaken connections waiting for Accept
+	ctx     context.Context
+	stop    context.CancelFunc // called by Close
+	done    <-chan struct{}    // ctx.Done()
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 // Listen listens at addr ("host:port", ":port" or "scheme://address") and
@@ -83,17 +86,10 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 
 func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
-	sem := make(chan struct{}, l.o.maxHandshake)
 	var delay time.Duration
 	for {
-		select {
-		case sem <- struct{}{}:
-		case <-l.done:
-			return
-		}
 		nc, err := l.ln.Accept()
 		if err != nil {
-			<-sem
 			if l.closed() {
 				return
 			}
@@ -108,13 +104,40 @@ func (l *Listener) acceptLoop() {
 			continue
 		}
 		delay = 0
+		e := l.pending.add(nc, l.o.maxHandshake)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			defer func() { <-sem }()
+			defer l.pending.remove(e)
 			l.handshake(nc)
 		}()
 	}
+}
+
+// handshakes is the list of connections whose handshake is under way,
+// oldest first. When it is full, the oldest is dropped to make room: a
+// stalled or hostile client then cannot keep a legitimate peer out, which
+// completes its handshake in a round trip or two.
+type handshakes struct {
+	mu   sync.Mutex
+	list list.List // of net.Conn
+}
+
+func (h *handshakes) add(nc net.Conn, max int) *list.Element {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for h.list.Len() >= max {
+		oldest := h.list.Front()
+		oldest.Value.(net.Conn).Close() // its handshake fails and removes it
+		h.list.Remove(oldest)
+	}
+	return h.list.PushBack(nc)
+}
+
+func (h *handshakes) remove(e *list.Element) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.list.Remove(e) // a no-op if add already dropped it
 }
 
 func (l *Listener) handshake(nc net.Conn) {

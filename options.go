@@ -144,7 +144,9 @@ func WithErrorLog(f func(error)) Option {
 }
 
 // WithMaxHandshakes bounds how many incoming connections a Listener
-// handshakes at once; more wait in the kernel's backlog. Default 64.
+// handshakes at once; a connection beyond that drops the oldest one still in
+// its handshake, so stalled clients cannot lock a legitimate peer out.
+// Default 64.
 func WithMaxHandshakes(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

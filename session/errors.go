@@ -50,7 +50,17 @@ func (*closedError) Error() string           { return "farpipe: use of closed st
 func (*closedError) Is(target error) bool    { return target == net.ErrClosed }
 func (e *BrokenPipeError) Is(err error) bool { return err == ErrBrokenPipe || err == syscall.EPIPE }
 func (e *AbortError) Is(err error) bool {
-	return err == ErrAborted || err == ErrAuth && e.Code == CodeAuth
+	switch err {
+	case ErrAborted:
+		return true
+	case ErrAuth:
+		return e.Code == CodeAuth
+	case ErrProtocol:
+		return e.Code == CodeProtocol || e.Code == CodeChecksum
+	case ErrChecksum:
+		return e.Code == CodeChecksum
+	}
+	return false
 }
 
 type checksumError struct{}

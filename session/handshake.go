@@ -100,7 +100,7 @@ func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, er
 	if !resume {
 		h.established()
 	}
-	return p.Received, nil
+	return p.Received, h.frameKeys()
 }
 
 // listen runs the listener's side after the dialer's HELLO was read into
@@ -127,7 +127,22 @@ func (h *handshake) listen(resume bool) error {
 	if !resume {
 		h.established()
 	}
-	return nil
+	return h.frameKeys()
+}
+
+// frameKeys sets up the integrity tags of the connection's frames, when the
+// authenticator asks for them (the connection is not encrypted).
+func (h *handshake) frameKeys() error {
+	fk, ok := h.s.cfg.Auth.(FrameKeyer)
+	if !ok {
+		return nil
+	}
+	send, recv, err := fk.FrameKeys(&h.t, h.s.role)
+	if err != nil || send == nil {
+		return err
+	}
+	h.l.mac, err = newFrameMAC(send, recv)
+	return err
 }
 
 // established records what a new session learned from its first handshake.
@@ -141,6 +156,10 @@ func (h *handshake) established() {
 	for _, st := range s.streams {
 		st.snd.window = window
 	}
+	// Receive rings have the same size as the peer's send rings, so a DATA
+	// frame, which never crosses the end of the sender's ring, never
+	// crosses the end of the receiver's either.
+	s.window = window
 	s.ackEvery = uint64(window / 4)
 	s.resumable = s.cfg.ResumeTimeout > 0 && h.peer.ResumeGrace > 0
 	// The secret that later resumptions prove knowledge of. Once the

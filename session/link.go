@@ -18,6 +18,7 @@ import (
 type link struct {
 	conn  net.Conn
 	rd    *wire.Reader
+	mac   *frameMAC     // nil: frames carry no tags (TLS protects them)
 	done  chan struct{} // closed by close
 	once  sync.Once
 	loops sync.WaitGroup // readLoop and writeLoop
@@ -121,7 +122,7 @@ func (s *Session) linkFailed(l *link, err error) {
 		return
 	case errors.Is(err, wire.ErrProtocol):
 		s.mu.Unlock()
-		s.abort(CodeProtocol, err.Error())
+		s.abort(CodeProtocol, trimFarpipe(err.Error()))
 		s.fail(err)
 		return
 	}

@@ -42,6 +42,9 @@ func (s *Session) handle(l *link, h wire.Header) error {
 	if err != nil {
 		return err
 	}
+	if err := l.verify(h, p); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var st *Stream
@@ -121,14 +124,14 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 		if r.finRecv && !r.closed {
 			return protoErr("DATA after FIN on channel %d", h.Channel)
 		}
-		return l.rd.Skip() // the reader went away: discard
+		return l.skip(h) // the reader went away: discard
 	}
 	if h.Arg != r.received {
 		s.mu.Unlock()
 		return protoErr("DATA at offset %d on channel %d, expected %d", h.Arg, h.Channel, r.received)
 	}
 	if r.ring == nil {
-		r.ring = make([]byte, s.cfg.Window)
+		r.ring = make([]byte, s.window)
 	}
 	size := uint64(len(r.ring))
 	if uint64(h.Length) > size-(r.received-r.delivered) {
@@ -145,9 +148,15 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 		return err
 	}
 	if first < n {
+		if l.mac != nil {
+			return protoErr("DATA frame on channel %d crosses the end of the ring", h.Channel)
+		}
 		if err := l.rd.ReadData(r.ring[:n-first]); err != nil {
 			return err
 		}
+	}
+	if err := l.verify(h, r.ring[pos:pos+first]); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	r.received += n
@@ -158,18 +167,51 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 
 // batch is what writeLoop sends in one write.
 type batch struct {
-	ctl  []byte // control frames, then the DATA header
-	data []byte // DATA payload, in the ring
-	tail []byte // FIN frames, which must follow the data
-	bufs net.Buffers
-	vec  [3][]byte
+	mac     *frameMAC // nil: no integrity tags
+	ctl     []byte    // control frames, then the DATA header
+	data    []byte    // DATA payload, in the ring
+	dataTag []byte    // the DATA frame's integrity tag
+	dataHdr [wire.HeaderLen]byte
+	dataSeq uint64
+	tail    []byte // FIN frames, which must follow the data
+	bufs    net.Buffers
+	vec     [4][]byte
 }
 
-func appendFrame(b []byte, h wire.Header, payload []byte) []byte {
+// put appends a frame, and its integrity tag if the link has them.
+func (b *batch) put(dst []byte, h wire.Header, payload []byte) []byte {
 	h.Length = uint32(len(payload))
 	var hdr [wire.HeaderLen]byte
 	h.Put(hdr[:])
-	return append(append(b, hdr[:]...), payload...)
+	dst = append(append(dst, hdr[:]...), payload...)
+	if b.mac != nil {
+		dst = b.mac.seal(dst, hdr[:], payload)
+	}
+	return dst
+}
+
+// verify checks the integrity tag that follows a frame, if the link has them.
+func (l *link) verify(h wire.Header, payload []byte) error {
+	if l.mac == nil {
+		return nil
+	}
+	var tag [TagLen]byte
+	if err := l.rd.ReadTrailer(tag[:]); err != nil {
+		return err
+	}
+	return l.mac.verify(h, payload, tag[:])
+}
+
+// skip discards a DATA frame; its tag is still checked.
+func (l *link) skip(h wire.Header) error {
+	if l.mac == nil {
+		return l.rd.Skip()
+	}
+	p := make([]byte, h.Length) // rare: only after the reader went away
+	if err := l.rd.ReadData(p); err != nil {
+		return err
+	}
+	return l.verify(h, p)
 }
 
 // writeLoop is the only goroutine that writes to l. Control frames go
@@ -177,12 +219,15 @@ func appendFrame(b []byte, h wire.Header, payload []byte) []byte {
 func (s *Session) writeLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
-	b := &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256)}
+	b := &batch{mac: l.mac, ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)}
 	next := 0 // round-robin start for DATA
 	for {
 		s.mu.Lock()
 		bye, abort := s.fillLocked(b, &next)
 		s.mu.Unlock()
+		if b.mac != nil && len(b.data) > 0 { // outside the lock: the ring region is not freed before it is sent
+			b.dataTag = b.mac.sealAt(b.dataTag[:0], b.dataSeq, b.dataHdr[:], b.data)
+		}
 		if len(b.ctl) == 0 && len(b.data) == 0 && len(b.tail) == 0 {
 			select {
 			case <-s.wake:
@@ -193,7 +238,7 @@ func (s *Session) writeLoop(l *link) {
 				return
 			}
 		}
-		b.vec = [3][]byte{b.ctl, b.data, b.tail}
+		b.vec = [4][]byte{b.ctl, b.data, b.dataTag, b.tail}
 		b.bufs = b.vec[:]
 		if _, err := b.bufs.WriteTo(l.conn); err != nil {
 			s.linkFailed(l, err)
@@ -220,9 +265,9 @@ func (s *Session) writeLoop(l *link) {
 // whether the batch carries BYE, and the channel to close once an ABORT in
 // it has been written.
 func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan struct{}) {
-	b.ctl, b.data, b.tail = b.ctl[:0], nil, b.tail[:0]
+	b.ctl, b.data, b.dataTag, b.tail = b.ctl[:0], nil, b.dataTag[:0], b.tail[:0]
 	if e := s.abortMsg; e != nil {
-		b.ctl = appendFrame(b.ctl, wire.Header{Type: wire.TypeAbort, Arg: uint64(e.Code)}, []byte(truncate(e.Reason, wire.MaxReason)))
+		b.ctl = b.put(b.ctl, wire.Header{Type: wire.TypeAbort, Arg: uint64(e.Code)}, []byte(truncate(e.Reason, wire.MaxReason)))
 		s.abortMsg = nil
 		return false, s.abortSent
 	}
@@ -230,16 +275,16 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 		return false, nil
 	}
 	if s.pongDue {
-		b.ctl = appendFrame(b.ctl, wire.Header{Type: wire.TypePong, Arg: s.pongArg}, nil)
+		b.ctl = b.put(b.ctl, wire.Header{Type: wire.TypePong, Arg: s.pongArg}, nil)
 		s.pongDue = false
 	}
 	if s.pingDue {
 		s.pingAt = time.Now()
-		b.ctl = appendFrame(b.ctl, wire.Header{Type: wire.TypePing, Arg: uint64(s.pingAt.UnixNano())}, nil)
+		b.ctl = b.put(b.ctl, wire.Header{Type: wire.TypePing, Arg: uint64(s.pingAt.UnixNano())}, nil)
 		s.pingDue = false
 	}
 	for _, st := range s.streams {
-		b.ctl = st.controlLocked(b.ctl)
+		b.ctl = st.controlLocked(b, b.ctl)
 	}
 	for i := range s.streams {
 		st := s.streams[(*next+i)%len(s.streams)]
@@ -250,8 +295,11 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 		size := uint64(len(w.ring))
 		pos := w.sent % size
 		n := min(w.written-w.sent, uint64(s.cfg.FrameSize), size-pos)
-		b.ctl = appendFrame(b.ctl, wire.Header{Type: wire.TypeData, Channel: st.id, Arg: w.sent}, nil)
-		binary.BigEndian.PutUint32(b.ctl[len(b.ctl)-12:], uint32(n)) // the header's length field
+		wire.Header{Type: wire.TypeData, Channel: st.id, Length: uint32(n), Arg: w.sent}.Put(b.dataHdr[:])
+		b.ctl = append(b.ctl, b.dataHdr[:]...)
+		if b.mac != nil {
+			b.dataSeq = b.mac.reserve() // the tag is computed outside the lock
+		}
 		b.data = w.ring[pos : pos+n]
 		w.sent += n
 		*next = (int(st.id) + 1) % len(s.streams)
@@ -262,12 +310,12 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 		if w.closed && !w.finSent && !w.finAcked && !w.stopped && w.sent == w.written {
 			var crc [wire.FinLen]byte
 			binary.BigEndian.PutUint32(crc[:], w.crc)
-			b.tail = appendFrame(b.tail, wire.Header{Type: wire.TypeFin, Channel: st.id, Arg: w.written}, crc[:])
+			b.tail = b.put(b.tail, wire.Header{Type: wire.TypeFin, Channel: st.id, Arg: w.written}, crc[:])
 			w.finSent = true
 		}
 	}
 	if s.closing && !s.byeQueued && len(b.data) == 0 && s.completeLocked() {
-		b.tail = appendFrame(b.tail, wire.Header{Type: wire.TypeBye}, nil)
+		b.tail = b.put(b.tail, wire.Header{Type: wire.TypeBye}, nil)
 		s.byeQueued = true
 		return true, nil
 	}
@@ -275,17 +323,17 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 }
 
 // controlLocked appends the stream's pending ACK and STOP frames.
-func (st *Stream) controlLocked(b []byte) []byte {
+func (st *Stream) controlLocked(bt *batch, b []byte) []byte {
 	r := &st.rcv
 	switch {
 	case r.eof && !r.finAckSent && !r.stopSent:
-		b = appendFrame(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Flags: wire.FlagFin, Arg: r.finTotal}, nil)
+		b = bt.put(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Flags: wire.FlagFin, Arg: r.finTotal}, nil)
 		r.finAckSent, r.ackedSent = true, r.finTotal
 	case r.closed && !r.stopSent && !r.finAckSent:
-		b = appendFrame(b, wire.Header{Type: wire.TypeStop, Channel: st.id, Arg: r.delivered}, nil)
+		b = bt.put(b, wire.Header{Type: wire.TypeStop, Channel: st.id, Arg: r.delivered}, nil)
 		r.stopSent, r.ackedSent = true, r.delivered
 	case !r.stopSent && (r.reack || r.delivered != r.ackedSent && (r.delivered-r.ackedSent >= st.s.ackEvery || r.consumed == r.received)):
-		b = appendFrame(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Arg: r.delivered}, nil)
+		b = bt.put(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Arg: r.delivered}, nil)
 		r.ackedSent, r.reack = r.delivered, false
 	}
 	return b

@@ -33,6 +33,7 @@ type Session struct {
 	streams [wire.MaxChannels]*Stream
 
 	ackEvery  uint64        // acknowledge after this many delivered bytes; set by the handshake
+	window    int           // effective window, both ways; set by the handshake
 	resumable bool          // both sides keep a dropped session; set by the handshake
 	wake      chan struct{} // cap 1: the writeLoop has something to send
 	linkDown  chan struct{} // cap 1: the connection failed (for the supervisor)

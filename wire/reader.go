@@ -87,3 +87,13 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// ReadTrailer reads len(p) bytes that follow the current frame's payload
+// (an integrity tag), which must have been consumed.
+func (r *Reader) ReadTrailer(p []byte) error {
+	if r.pending != 0 {
+		return fmt.Errorf("%w: trailer read before the payload", ErrMalformed)
+	}
+	_, err := io.ReadFull(r.br, p)
+	return unexpected(err)
+}

@@ -100,9 +100,6 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, farpipe.ErrChecksum):
 		return exitChecksum
 	case errors.As(err, &ae) && ae.Remote:
-		if ae.Code == 3 { // the peer found a checksum mismatch
-			return exitChecksum
-		}
 		return exitPeerAborted
 	}
 	if sig := caughtSignal(ctx); sig != 0 {
