@@ -127,3 +127,16 @@ func (a TokenAuth) frameKey(t *session.Transcript, sender wire.Role) []byte {
 	writeField(m, l[:])
 	return m.Sum(nil)[:16]
 }
+
+var _ session.SecretBinder = TokenAuth{}
+
+// BindSecret returns what the token adds to the session's resumption
+// secret: HMAC-SHA-256 keyed by the token over both HELLOs.
+func (a TokenAuth) BindSecret(t *session.Transcript) []byte {
+	m := hmac.New(sha256.New, a.Token)
+	m.Write([]byte("farpipe resume secret v1"))
+	d, l := sha256.Sum256(t.Dialer), sha256.Sum256(t.Listener)
+	writeField(m, d[:])
+	writeField(m, l[:])
+	return m.Sum(nil)
+}

@@ -46,3 +46,10 @@ func (NoAuth) Verify(_ *Transcript, _ wire.Role, proof []byte) error {
 	}
 	return nil
 }
+
+// SecretBinder is implemented by an Authenticator whose secret should also
+// key the session's resumption secret, so that only a holder of the shared
+// secret can resume a session.
+type SecretBinder interface {
+	BindSecret(t *Transcript) []byte
+}

@@ -168,6 +168,11 @@ func (h *handshake) established() {
 	sum.Write([]byte("farpipe session secret v1"))
 	sum.Write(h.t.Dialer)
 	sum.Write(h.t.Listener)
+	if sb, ok := s.cfg.Auth.(SecretBinder); ok {
+		// Bound to the shared secret too: even someone who saw the HELLOs
+		// (without TLS) cannot prove the session without the token.
+		sum.Write(sb.BindSecret(&h.t))
+	}
 	sum.Sum(s.secret[:0])
 }
 
