@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/farpipe/farpipe/secure"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -52,6 +53,9 @@ func runDemo(ctx context.Context, size uint64) error {
 	recv := exec.CommandContext(ctx, self, "recv", "--listen", addr)
 	send := exec.CommandContext(ctx, self, "send", "--wait", "10s", addr)
 	recv.Stderr, send.Stderr = &recvErr, &sendErr
+	// Both sides share a fresh token, as two hosts would through FARPIPE_TOKEN.
+	env := append(os.Environ(), secure.EnvToken+"="+secure.NewToken())
+	recv.Env, send.Env = env, env
 	in, err := send.StdinPipe()
 	if err != nil {
 		return err
@@ -60,7 +64,7 @@ func runDemo(ctx context.Context, size uint64) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("farpipe demo: %s of random data: generator | farpipe send %s  ~>  farpipe recv --listen %s | sha256\n",
+	fmt.Printf("farpipe demo: %s of random data, encrypted: generator | farpipe send %s  ~>  farpipe recv --listen %s | sha256\n",
 		humanize.IBytes(size), addr, addr)
 	if err := recv.Start(); err != nil {
 		return err

@@ -246,7 +246,7 @@ func TestHelpListsExitCodes(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	// The demo re-executes its own binary as send and recv.
-	r := start(t, command(t, "demo", "--size", "8MiB"), nil)()
+	r := start(t, withoutToken(command(t, "demo", "--size", "8MiB")), nil)()
 	if r.code != 0 || !bytes.Contains(r.stdout, []byte("identical")) {
 		t.Fatalf("demo exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
