@@ -30,5 +30,5 @@ func pipeURL(addr net.Addr, token string) string {
 	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
 		host = net.JoinHostPort("localhost", fmt.Sprint(ta.Port))
 	}
-	return Scheme + "://" + host + "/#" + token
+	return (&url.URL{Scheme: Scheme, Host: host, Path: "/", Fragment: token}).String()
 }

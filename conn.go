@@ -2,6 +2,7 @@ package farpipe
 
 import (
 	"context"
+	"io"
 	"net"
 	"time"
 
@@ -105,3 +106,13 @@ func (c *Conn) Done() <-chan struct{} { return c.s.Done() }
 
 // Err returns the error that ended the connection, or nil.
 func (c *Conn) Err() error { return c.s.Err() }
+
+// ReadFrom copies r into the connection until r's EOF, reading straight
+// into the send buffer (io.Copy(conn, r) uses it). It does not close the
+// writing direction.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return c.st.ReadFrom(r) }
+
+// WriteTo copies the connection to w until the verified end of the stream,
+// straight from the receive buffer (io.Copy(w, conn) uses it); a byte
+// counts as delivered once w has accepted it. It returns nil at the end.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.st.WriteTo(w) }

@@ -142,7 +142,7 @@ func (a *Acceptor) add(s *Session) {
 // resumes it over l. The session is returned on success.
 func (a *Acceptor) lookup(h *handshake, l *link) (*Session, error) {
 	refuse := func(reason string) (*Session, error) {
-		ae := &AbortError{Code: CodeAuth, Reason: reason}
+		ae := &AbortError{Code: CodeNoSession, Reason: reason}
 		l.writeAbort(ae)
 		return nil, fmt.Errorf("farpipe: refused a resumption: %s (%w)", reason, ae)
 	}
@@ -161,11 +161,20 @@ func (a *Acceptor) lookup(h *handshake, l *link) (*Session, error) {
 }
 
 // resumeOn resumes s over l, whose handshake h has read the dialer's HELLO.
-// A connection s still holds is given up first: the peer would not redial
-// if it still had it.
+// The connection s may still hold is given up only once the dialer has
+// proven the token on l, so a replayed resumption request disturbs nothing.
+// The offsets this side announces may then be stale by what that old
+// connection delivered meanwhile; the dialer resends those bytes, and the
+// readLoop drops what it already has.
 func (s *Session) resumeOn(h *handshake, l *link) error {
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
+	// Continue the handshake as s, on l.
+	h.s = s
+	h.my.Window = uint32(s.cfg.Window)
+	if err := h.listen(true); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	old := s.ln
 	s.mu.Unlock()
@@ -173,11 +182,5 @@ func (s *Session) resumeOn(h *handshake, l *link) error {
 		s.linkFailed(old, errors.New("replaced by a new connection from the peer"))
 	}
 	s.waitPrev()
-	// Continue the handshake as s, on l.
-	h.s = s
-	h.my.Window = uint32(s.cfg.Window)
-	if err := h.listen(true); err != nil {
-		return err
-	}
 	return s.attach(l, h.peer.Received, true)
 }

@@ -93,6 +93,7 @@ const (
 	CodeAuth        AbortCode = 4 // authentication failed
 	CodeTimeout     AbortCode = 5 // gave up waiting (linger, resume)
 	CodeInterrupted AbortCode = 6 // the process was interrupted by a signal
+	CodeNoSession   AbortCode = 7 // no session to resume with that id and proof
 )
 
 // AbortError reports an aborted session.

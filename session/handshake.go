@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -181,7 +182,14 @@ func (h *handshake) sendHello() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b, h.l.writeFrame(wire.Header{Type: wire.TypeHello}, b)
+	if err := h.l.writeFrame(wire.Header{Type: wire.TypeHello}, b); err != nil {
+		// The first write runs the dialer's TLS handshake.
+		if ae := h.l.tlsRefusal(err); ae != nil {
+			return nil, ae
+		}
+		return nil, fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, h.l.conn.RemoteAddr(), err)
+	}
+	return b, nil
 }
 
 // recvHello reads the peer's HELLO into h.peer and returns its payload.
@@ -312,7 +320,36 @@ func (l *link) handshakeReadErr(err error) error {
 	case errors.Is(err, wire.ErrProtocol):
 		return err
 	}
+	if ae := l.tlsRefusal(err); ae != nil {
+		return ae
+	}
 	return fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, l.conn.RemoteAddr(), err)
+}
+
+// tlsRefusal returns an *AuthError if err is a TLS handshake that failed on
+// the merits (a certificate refused, by either side, or no certificate
+// given) rather than on the network.
+func (l *link) tlsRefusal(err error) error {
+	if _, ok := l.conn.(*tls.Conn); !ok || err == nil {
+		return nil
+	}
+	var (
+		cve *tls.CertificateVerificationError
+		ale tls.AlertError
+		oe  *net.OpError
+		ne  net.Error
+	)
+	switch {
+	case errors.As(err, &cve):
+		return &AuthError{Reason: "the peer's certificate was refused: " + cve.Err.Error()}
+	case errors.As(err, &ale):
+		return &AuthError{Reason: "the peer refused the TLS handshake: " + ale.Error()}
+	case errors.As(err, &oe) && oe.Op == "remote error": // a TLS alert from the peer
+		return &AuthError{Reason: "the peer refused the TLS handshake: " + oe.Err.Error()}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
+		return nil
+	}
+	return &AuthError{Reason: "TLS handshake failed: " + trimFarpipe(err.Error())}
 }
 
 // writeFrame writes one frame directly; only used before the loops start.

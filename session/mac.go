@@ -27,12 +27,18 @@ const TagLen = 16
 // A frame's tag is the AES-128-GCM tag of its header (as plaintext, whose
 // ciphertext is discarded) with its payload as additional data, under a
 // nonce that counts the frames of that direction on this connection. Keys
-// are new for every connection, so nonces never repeat.
+// are new for every connection, so nonces never repeat. The send half is
+// used only by the writeLoop and the receive half only by the readLoop.
 type frameMAC struct {
-	send, recv       cipher.AEAD
-	sendSeq, recvSeq uint64
-	scratch          [2 * TagLen]byte
-	nonce            [12]byte
+	send, recv macHalf
+}
+
+// macHalf is one direction's state.
+type macHalf struct {
+	aead    cipher.AEAD
+	seq     uint64
+	scratch [2 * TagLen]byte
+	nonce   [12]byte
 }
 
 func newFrameMAC(sendKey, recvKey []byte) (*frameMAC, error) {
@@ -44,7 +50,7 @@ func newFrameMAC(sendKey, recvKey []byte) (*frameMAC, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &frameMAC{send: send, recv: recv}, nil
+	return &frameMAC{send: macHalf{aead: send}, recv: macHalf{aead: recv}}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -55,37 +61,37 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// tag computes the tag of frame number seq under aead.
-func (m *frameMAC) tag(aead cipher.AEAD, seq uint64, hdr, payload []byte) []byte {
-	binary.BigEndian.PutUint64(m.nonce[4:], seq)
-	return aead.Seal(m.scratch[:0], m.nonce[:], hdr, payload)[wire.HeaderLen:]
+// tag computes the tag of frame number seq of this direction.
+func (h *macHalf) tag(seq uint64, hdr, payload []byte) []byte {
+	binary.BigEndian.PutUint64(h.nonce[4:], seq)
+	return h.aead.Seal(h.scratch[:0], h.nonce[:], hdr, payload)[wire.HeaderLen:]
 }
 
 // seal appends the tag of the next frame sent, whose header and payload
 // are given.
 func (m *frameMAC) seal(b, hdr, payload []byte) []byte {
-	t := m.tag(m.send, m.sendSeq, hdr, payload)
-	m.sendSeq++
+	t := m.send.tag(m.send.seq, hdr, payload)
+	m.send.seq++
 	return append(b, t...)
 }
 
 // reserve returns the sequence number of the next frame sent, whose tag
 // sealAt computes later.
 func (m *frameMAC) reserve() uint64 {
-	m.sendSeq++
-	return m.sendSeq - 1
+	m.send.seq++
+	return m.send.seq - 1
 }
 
 func (m *frameMAC) sealAt(b []byte, seq uint64, hdr, payload []byte) []byte {
-	return append(b, m.tag(m.send, seq, hdr, payload)...)
+	return append(b, m.send.tag(seq, hdr, payload)...)
 }
 
 // verify checks the tag of the next frame received.
 func (m *frameMAC) verify(h wire.Header, payload, got []byte) error {
 	var hdr [wire.HeaderLen]byte
 	h.Put(hdr[:])
-	want := m.tag(m.recv, m.recvSeq, hdr[:], payload)
-	m.recvSeq++
+	want := m.recv.tag(m.recv.seq, hdr[:], payload)
+	m.recv.seq++
 	if subtle.ConstantTimeCompare(want, got) != 1 {
 		return fmt.Errorf("%w: %v frame on channel %d failed its integrity check: the connection was tampered with", wire.ErrMalformed, h.Type, h.Channel)
 	}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"sync/atomic"
+	"sync"
 	"testing"
 
 	"github.com/farpipe/farpipe/wire"
@@ -33,8 +33,23 @@ func flipper(t *testing.T, upstream string, flipAt int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		c, err := ln.Accept()
 		if err != nil {
 			return
@@ -44,16 +59,20 @@ func flipper(t *testing.T, upstream string, flipAt int64) string {
 			c.Close()
 			return
 		}
-		go func() { io.Copy(c, u); c.Close() }()
-		var off atomic.Int64
+		mu.Lock()
+		conns = append(conns, c, u)
+		mu.Unlock()
+		wg.Add(1)
+		go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
+		var off int64
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := c.Read(buf)
 			if n > 0 {
-				start := off.Add(int64(n)) - int64(n)
-				if flipAt >= start && flipAt < start+int64(n) {
-					buf[flipAt-start] ^= 0x10
+				if flipAt >= off && flipAt < off+int64(n) {
+					buf[flipAt-off] ^= 0x10
 				}
+				off += int64(n)
 				if _, werr := u.Write(buf[:n]); werr != nil {
 					break
 				}

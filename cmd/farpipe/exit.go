@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/session"
 )
 
 // Exit statuses. They are part of the interface: listed in farpipe --help and
@@ -99,6 +100,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitBrokenPipe
 	case errors.Is(err, farpipe.ErrChecksum):
 		return exitChecksum
+	case errors.As(err, &ae) && ae.Remote && ae.Code == session.CodeNoSession:
+		return exitFailure // the listener lost the session: the stream is incomplete
 	case errors.As(err, &ae) && ae.Remote:
 		return exitPeerAborted
 	}

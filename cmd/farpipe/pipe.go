@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -187,7 +188,7 @@ func (f *endpointFlags) peerCommand(ln *farpipe.Listener) string {
 	u := ln.URL()
 	if host := publicHost(ln.Addr()); host != "" {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		u = farpipe.Scheme + "://" + net.JoinHostPort(host, port) + "/#" + ln.Token()
+		u = (&url.URL{Scheme: farpipe.Scheme, Host: net.JoinHostPort(host, port), Path: "/", Fragment: ln.Token()}).String()
 	}
 	cmd := "farpipe " + f.peerVerb
 	if f.noEncrypt {

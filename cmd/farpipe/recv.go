@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/farpipe/farpipe"
@@ -49,34 +48,43 @@ func runRecv(ctx context.Context, f *endpointFlags, addr string, out *os.File) e
 	growPipe(out)
 
 	start := time.Now()
-	var n atomic.Uint64
-	err = untilSignal(ctx, c, "the receiver", func() error { return recvAll(c, out, &n) })
+	err = untilSignal(ctx, c, "the receiver", func() error { return recvAll(c, out) })
 	if f.verbose {
-		stats(c, "received", n.Load(), time.Since(start))
+		stats(c, "received", c.Stats().Read, time.Since(start))
 	}
 	return err
 }
 
-// recvAll copies c to out until a verified EOF.
-// It counts the bytes written in total.
-func recvAll(c *farpipe.Conn, out io.Writer, total *atomic.Uint64) error {
-	buf := make([]byte, copyBuf)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			if _, werr := out.Write(buf[:n]); werr != nil {
-				c.CloseRead()
-				return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: standard output was closed after %d bytes (%v); told the sender to stop", total.Load(), werr)
-			}
-			total.Add(uint64(n))
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return recvErr(err, total.Load())
-		}
+// recvAll copies c to out, straight from the receive buffer, until a
+// verified EOF.
+func recvAll(c *farpipe.Conn, out io.Writer) error {
+	n, err := c.WriteTo(output{out})
+	var oe outputError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &oe):
+		// The consumer went away: tell the sender, which learns exactly how
+		// many bytes were written to it.
+		c.CloseRead()
+		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: standard output was closed after %d bytes (%v); told the sender to stop", n, oe.err)
 	}
+	return recvErr(err, uint64(n))
+}
+
+// output marks the errors of the writer it wraps.
+type output struct{ w io.Writer }
+
+type outputError struct{ err error }
+
+func (e outputError) Error() string { return e.err.Error() }
+
+func (o output) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil {
+		err = outputError{err}
+	}
+	return n, err
 }
 
 func recvErr(err error, total uint64) error {

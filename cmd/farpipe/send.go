@@ -57,21 +57,14 @@ func runSend(ctx context.Context, f *endpointFlags, addr string, in *os.File) er
 // sendAll copies in to c, closes the writing direction and waits until the
 // receiver has confirmed every byte.
 func sendAll(ctx context.Context, c *farpipe.Conn, in io.Reader) error {
-	buf := make([]byte, copyBuf)
-	for {
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if _, err := c.Write(buf[:n]); err != nil {
-				return sendErr(ctx, c, err)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
+	// Standard input is read straight into the send buffer.
+	if _, err := c.ReadFrom(input{in}); err != nil {
+		var ie inputError
+		if errors.As(err, &ie) {
 			c.Abort("the sender could not read its input")
-			return fmt.Errorf("farpipe: reading standard input: %v: the receiver was told the stream is incomplete", rerr)
+			return fmt.Errorf("farpipe: reading standard input: %v: the receiver was told the stream is incomplete", ie.err)
 		}
+		return sendErr(ctx, c, err)
 	}
 	if err := c.CloseWrite(); err != nil {
 		return sendErr(ctx, c, err)
@@ -93,4 +86,20 @@ func sendErr(ctx context.Context, c *farpipe.Conn, err error) error {
 		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: the receiver stopped reading after %d bytes were delivered", bp.Delivered)
 	}
 	return fmt.Errorf("%w; %d of %d bytes sent were confirmed delivered", err, st.Delivered, st.Written)
+}
+
+// input marks the errors of the reader it wraps, so that they can be told
+// from the pipe's.
+type input struct{ r io.Reader }
+
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+
+func (in input) Read(p []byte) (int, error) {
+	n, err := in.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = inputError{err}
+	}
+	return n, err
 }

@@ -1,0 +1,228 @@
+package session
+
+import (
+	"hash/crc32"
+	"io"
+	"strconv"
+)
+
+// Read reads delivered bytes in order. It returns io.EOF only after the
+// writer's CloseWrite and a verified checksum of the whole stream; if the
+// checksum does not match it returns ErrChecksum and aborts the session.
+func (st *Stream) Read(p []byte) (int, error) {
+	st.rdMu.Lock()
+	defer st.rdMu.Unlock()
+	s, r := st.s, &st.rcv
+	s.mu.Lock()
+	st.deliveredLocked() // the application came back: what it had is delivered
+	pos, n, err := st.readableLocked()
+	if err != nil || len(p) == 0 {
+		s.mu.Unlock()
+		return 0, err
+	}
+	n = min(n, len(p))
+	s.mu.Unlock()
+	// The region consumed..received is not touched by the read loop.
+	copy(p, r.ring[pos:pos+n])
+	st.consumed(p[:n], false)
+	return n, nil
+}
+
+// WriteTo writes the stream to w until its verified end, straight from the
+// receive buffer (io.Copy uses it). A byte counts as delivered once w has
+// accepted it. It returns nil at the end of the stream.
+func (st *Stream) WriteTo(w io.Writer) (int64, error) {
+	st.rdMu.Lock()
+	defer st.rdMu.Unlock()
+	s, r := st.s, &st.rcv
+	var total int64
+	for {
+		s.mu.Lock()
+		st.deliveredLocked()
+		pos, n, err := st.readableLocked()
+		s.mu.Unlock()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		m, werr := w.Write(r.ring[pos : pos+n])
+		st.consumed(r.ring[pos:pos+m], true)
+		total += int64(m)
+		if werr != nil {
+			return total, werr
+		}
+	}
+}
+
+// deliveredLocked marks what the application consumed as delivered, and
+// acknowledges it when enough has accumulated.
+func (st *Stream) deliveredLocked() {
+	r := &st.rcv
+	if r.delivered != r.consumed {
+		r.delivered = r.consumed
+		if r.delivered-r.ackedSent >= st.s.ackEvery {
+			st.s.wakeWriter()
+		}
+	}
+}
+
+// consumed records that b, the next bytes of the stream, reached the
+// application; with delivered they also count as delivered.
+func (st *Stream) consumed(b []byte, delivered bool) {
+	r := &st.rcv
+	crc := crc32.Update(r.crc, castagnoli, b)
+	st.s.mu.Lock()
+	r.crc = crc
+	r.consumed += uint64(len(b))
+	if delivered {
+		st.deliveredLocked()
+	}
+	st.s.mu.Unlock()
+}
+
+// readableLocked waits until bytes can be read and returns where they are
+// in the ring (a contiguous region), or why there are none: io.EOF at the
+// verified end of the stream. Called and returns with s.mu held.
+func (st *Stream) readableLocked() (pos, n int, err error) {
+	s, r := st.s, &st.rcv
+	for {
+		switch {
+		case r.closed:
+			return 0, 0, ErrClosed
+		case s.abortErrLocked() != nil:
+			return 0, 0, s.abortErrLocked()
+		case r.received > r.consumed:
+			pos := int(r.consumed % uint64(len(r.ring)))
+			return pos, int(min(r.received-r.consumed, uint64(len(r.ring)-pos))), nil
+		case r.eof:
+			return 0, 0, io.EOF
+		case r.finRecv && r.consumed == r.finTotal:
+			if r.crc != r.finCRC {
+				s.mu.Unlock()
+				s.abort(CodeChecksum, "stream checksum mismatch on channel "+strconv.Itoa(int(st.id)))
+				s.mu.Lock()
+				return 0, 0, ErrChecksum
+			}
+			r.eof = true
+			r.delivered = r.consumed
+			s.wakeWriter() // send the FIN acknowledgement
+			return 0, 0, io.EOF
+		case s.err != nil:
+			return 0, 0, s.err
+		case isClosed(st.rdDead.wait()):
+			return 0, 0, ErrTimeout
+		}
+		// About to block: acknowledge everything delivered so far.
+		if r.delivered != r.ackedSent {
+			s.wakeWriter()
+		}
+		s.mu.Unlock()
+		select {
+		case <-st.rdWake:
+		case <-st.rdDead.wait():
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+}
+
+// Write writes p to the stream, blocking while the window is full. It
+// returns a *BrokenPipeError (ErrBrokenPipe) once the peer's reader is gone.
+// A Write that times out may have written some bytes (n > 0).
+func (st *Stream) Write(p []byte) (int, error) {
+	st.wrMu.Lock()
+	defer st.wrMu.Unlock()
+	total := 0
+	for {
+		region, err := st.writable(len(p) == 0)
+		if err != nil || len(p) == 0 {
+			return total, err
+		}
+		n := copy(region, p)
+		if err := st.written(region[:n]); err != nil {
+			return total, err
+		}
+		p = p[n:]
+		total += n
+	}
+}
+
+// ReadFrom reads r until EOF straight into the send buffer (io.Copy uses
+// it), blocking while the window is full. It returns nil at r's EOF; the
+// stream stays open (CloseWrite ends it).
+func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
+	st.wrMu.Lock()
+	defer st.wrMu.Unlock()
+	var total int64
+	for {
+		region, err := st.writable(false)
+		if err != nil {
+			return total, err
+		}
+		n, rerr := r.Read(region)
+		if err := st.written(region[:n]); err != nil {
+			return total, err
+		}
+		total += int64(n)
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// writable waits for room in the send buffer and returns the free region
+// there (contiguous, nonempty), or why nothing may be written. With check,
+// it only reports an error and returns no region.
+func (st *Stream) writable(check bool) ([]byte, error) {
+	s, w := st.s, &st.snd
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if err := st.writeErrLocked(); err != nil {
+			return nil, err
+		}
+		if check {
+			return nil, nil
+		}
+		if isClosed(st.wrDead.wait()) {
+			return nil, ErrTimeout
+		}
+		if w.ring == nil {
+			w.ring = make([]byte, w.window)
+		}
+		if space := uint64(len(w.ring)) - (w.written - w.acked); space > 0 {
+			// The region written..acked+window is free: nobody else touches it.
+			pos := int(w.written % uint64(len(w.ring)))
+			return w.ring[pos : pos+int(min(space, uint64(len(w.ring)-pos)))], nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-st.wrWake:
+		case <-st.wrDead.wait():
+		case <-s.done:
+		}
+		s.mu.Lock()
+	}
+}
+
+// written records that b, just put in the send buffer, is part of the
+// stream. If the stream was closed meanwhile (its FIN may be on its way),
+// b is dropped and ErrClosed returned.
+func (st *Stream) written(b []byte) error {
+	w := &st.snd
+	crc := crc32.Update(w.crc, castagnoli, b)
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	w.crc = crc
+	w.written += uint64(len(b))
+	st.s.wakeWriter()
+	return nil
+}
