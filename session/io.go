@@ -114,9 +114,11 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		case isClosed(st.rdDead.wait()):
 			return 0, 0, ErrTimeout
 		}
-		// About to block: acknowledge everything delivered so far.
+		// About to block: acknowledge everything delivered so far, soon.
+		// The acknowledgement rides along with whatever this side sends
+		// first (a reply, typically), or goes alone after ackDelay.
 		if r.delivered != r.ackedSent {
-			s.wakeWriter()
+			s.ackSoonLocked()
 		}
 		s.mu.Unlock()
 		select {

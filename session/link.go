@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/farpipe/farpipe/wire"
@@ -22,10 +23,15 @@ type link struct {
 	done  chan struct{} // closed by close
 	once  sync.Once
 	loops sync.WaitGroup // readLoop and writeLoop
+	// writev: the connection writes a net.Buffers in one system call.
+	writev bool
 }
 
 func newLink(conn net.Conn) *link {
-	return &link{conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{})}
+	_, writev := conn.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	return &link{conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev}
 }
 
 func (l *link) close() {
@@ -106,6 +112,11 @@ func (s *Session) linkFailed(l *link, err error) {
 	if s.ln != l || s.err != nil { // an old link, or the session is over
 		s.mu.Unlock()
 		l.close()
+		return
+	}
+	if e := s.aborted; e != nil { // this side is aborting: no resumption
+		s.mu.Unlock()
+		s.fail(e)
 		return
 	}
 	// Once both BYEs crossed, or everything was delivered both ways, the

@@ -222,6 +222,26 @@ type batch struct {
 	vec     [4][]byte
 }
 
+// smallData is the largest DATA payload copied to join its frame's header
+// in one write on a connection without writev (TLS): one record instead of
+// several, for small messages.
+const smallData = 16 << 10
+
+// writeTo writes the batch to l in as few system calls (and TLS records)
+// as it can: one writev on a TCP or unix socket; otherwise one write for a
+// small batch, or the header, the payload and the rest for a large one.
+func (b *batch) writeTo(l *link) error {
+	if l.writev || len(b.data) > smallData {
+		b.vec = [4][]byte{b.ctl, b.data, b.dataTag, b.tail}
+		b.bufs = b.vec[:]
+		_, err := b.bufs.WriteTo(l.conn)
+		return err
+	}
+	b.ctl = append(append(append(b.ctl, b.data...), b.dataTag...), b.tail...)
+	_, err := l.conn.Write(b.ctl)
+	return err
+}
+
 // put appends a frame, and its integrity tag if the link has them.
 func (b *batch) put(dst []byte, h wire.Header, payload []byte) []byte {
 	h.Length = uint32(len(payload))
@@ -282,9 +302,7 @@ func (s *Session) writeLoop(l *link) {
 				return
 			}
 		}
-		b.vec = [4][]byte{b.ctl, b.data, b.dataTag, b.tail}
-		b.bufs = b.vec[:]
-		if _, err := b.bufs.WriteTo(l.conn); err != nil {
+		if err := b.writeTo(l); err != nil {
 			s.linkFailed(l, err)
 			return
 		}

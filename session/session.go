@@ -42,6 +42,7 @@ type Session struct {
 	cancel    context.CancelFunc
 	loops     sync.WaitGroup
 	onEnd     func() // called once when the session ends
+	ackTimer  *time.Timer
 
 	lastRecv, lastSent atomic.Int64 // unix nanoseconds, on the current link
 
@@ -65,6 +66,7 @@ type Session struct {
 	abortSent  chan struct{}
 	rtt        time.Duration
 	pingAt     time.Time
+	ackArmed   bool // ackTimer runs
 	downSince  time.Time
 	downErr    error
 	reconnects int
@@ -80,6 +82,13 @@ func newSession(cfg *Config, role wire.Role) *Session {
 		done:     make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ackTimer = time.AfterFunc(time.Hour, func() {
+		s.mu.Lock()
+		s.ackArmed = false
+		s.mu.Unlock()
+		s.wakeWriter()
+	})
+	s.ackTimer.Stop()
 	for i := range s.streams {
 		s.streams[i] = newStream(s, uint8(i))
 	}
@@ -234,6 +243,7 @@ func (s *Session) abort(code AbortCode, reason string) error {
 	select {
 	case <-sent:
 	case <-t.C:
+	case <-s.done: // the connection failed meanwhile
 	}
 	s.fail(e)
 	return nil
@@ -256,6 +266,7 @@ func (s *Session) fail(err error) {
 	s.mu.Unlock()
 	close(s.done)
 	s.cancel()
+	s.ackTimer.Stop()
 	if ae, ok := err.(*AbortError); ok && !ae.Remote && l != nil {
 		// Our ABORT may still be in flight: closing now, with the peer's
 		// bytes unread, would reset the connection and could destroy it.
@@ -294,6 +305,18 @@ func (s *Session) ended() bool {
 
 // Wait waits for the session's goroutines to exit.
 func (s *Session) Wait() { s.loops.Wait() }
+
+// ackDelay is the longest an acknowledgement of bytes the reader has
+// consumed waits for something to ride along with, like TCP's delayed ACK.
+const ackDelay = time.Millisecond
+
+// ackSoonLocked makes sure pending acknowledgements go out within ackDelay.
+func (s *Session) ackSoonLocked() {
+	if !s.ackArmed {
+		s.ackArmed = true
+		s.ackTimer.Reset(ackDelay)
+	}
+}
 
 // wakeWriter tells the writeLoop there may be something to send.
 func (s *Session) wakeWriter() { signal(s.wake) }

@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // pair returns two established sessions over loopback TCP.
-func pair(t *testing.T, cfg *Config) (client, server *Session) {
+func pair(t testing.TB, cfg *Config) (client, server *Session) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
