@@ -116,3 +116,12 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return c.st.ReadFrom(r) }
 // straight from the receive buffer (io.Copy(w, conn) uses it); a byte
 // counts as delivered once w has accepted it. It returns nil at the end.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.st.WriteTo(w) }
+
+// Channel is one of a connection's independent byte channels. Channel 0 is
+// the Conn itself; the others (1 to 3) serve protocols on top of farpipe,
+// such as a remote command's standard error and control messages.
+type Channel = session.Stream
+
+// Channel returns channel id, 0 to 3; channel 0 is what the Conn's own
+// methods read and write.
+func (c *Conn) Channel(id int) *Channel { return c.s.Stream(id) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/farpipe/farpipe/secure"
@@ -21,17 +22,18 @@ import (
 // holds up Accept or a legitimate peer; connections that fail their
 // handshake are reported to WithErrorLog and dropped.
 type Listener struct {
-	ln      net.Listener
-	o       *options
-	acc     *session.Acceptor
-	tls     *tls.Config // nil with WithNoEncrypt
-	pending handshakes
-	ready   chan *Conn // handshaken connections waiting for Accept
-	ctx     context.Context
-	stop    context.CancelFunc // called by Close
-	done    <-chan struct{}    // ctx.Done()
-	once    sync.Once
-	wg      sync.WaitGroup
+	ln       net.Listener
+	o        *options
+	acc      *session.Acceptor
+	tls      *tls.Config // nil with WithNoEncrypt
+	pending  handshakes
+	refusing atomic.Bool // StopAccepting was called
+	ready    chan *Conn  // handshaken connections waiting for Accept
+	ctx      context.Context
+	stop     context.CancelFunc // called by Close
+	done     <-chan struct{}    // ctx.Done()
+	once     sync.Once
+	wg       sync.WaitGroup
 }
 
 // Listen listens at addr ("host:port", ":port" or "scheme://address") and
@@ -69,14 +71,15 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	cfg := o.session
 	cfg.Auth = o.security.Authenticator()
 	l := &Listener{ln: ln, o: o, tls: tc, ready: make(chan *Conn), acc: session.NewAcceptor(&cfg)}
-	if o.maxSessions > 0 {
-		l.acc.SetAdmit(func() error {
-			if l.acc.Len() >= o.maxSessions {
-				return fmt.Errorf("farpipe: busy: this listener serves %d pipe(s) at a time and has no room for another", o.maxSessions)
-			}
-			return nil
-		})
-	}
+	l.acc.SetAdmit(func() error {
+		if l.refusing.Load() {
+			return fmt.Errorf("farpipe: this listener is shutting down and takes no new pipe")
+		}
+		if o.maxSessions > 0 && l.acc.Len() >= o.maxSessions {
+			return fmt.Errorf("farpipe: busy: this listener serves %d pipe(s) at a time and has no room for another", o.maxSessions)
+		}
+		return nil
+	})
 	l.ctx, l.stop = context.WithCancel(context.Background())
 	l.done = l.ctx.Done()
 	l.wg.Add(1)
@@ -191,6 +194,12 @@ func (l *Listener) Token() string { return l.o.security.Token }
 // which Dial (and farpipe send/recv) accept as is. For a listener on every
 // interface, HOST is "localhost": replace it with a name the peer can reach.
 func (l *Listener) URL() string { return pipeURL(l.ln.Addr(), l.o.security.Token) }
+
+// StopAccepting makes the listener refuse new connections (the peer is
+// told it is shutting down), while it still resumes the sessions it
+// already has: the first step of a graceful shutdown, before waiting for
+// running sessions and Close.
+func (l *Listener) StopAccepting() { l.refusing.Store(true) }
 
 // Close stops listening, abandons handshakes in progress and waits for the
 // listener's goroutines to exit. Connections already accepted stay open, but

@@ -83,7 +83,7 @@ func signalName(s syscall.Signal) string {
 }
 
 // exitCode maps an error to the documented exit status.
-func exitCode(ctx context.Context, err error) int {
+func exitCode(err error) int {
 	var (
 		ue *usageError
 		se *signalError
@@ -104,9 +104,6 @@ func exitCode(ctx context.Context, err error) int {
 		return exitFailure // the listener lost the session: the stream is incomplete
 	case errors.As(err, &ae) && ae.Remote:
 		return exitPeerAborted
-	}
-	if sig := caughtSignal(ctx); sig != 0 {
-		return 128 + int(sig)
 	}
 	return exitFailure
 }
@@ -137,12 +134,4 @@ func withSignals(parent context.Context) (context.Context, func()) {
 		signal.Stop(ch)
 		cancel(nil)
 	}
-}
-
-func caughtSignal(ctx context.Context) syscall.Signal {
-	var se *signalError
-	if errors.As(context.Cause(ctx), &se) {
-		return se.sig
-	}
-	return 0
 }

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,14 +25,21 @@ func run(args []string) int {
 	// A consumer that goes away must give us EPIPE, not kill us: we have to
 	// tell the sender first (see recv).
 	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := withSignals(context.Background())
-	defer stop()
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
-	if err == nil {
+	err := cmd.ExecuteContext(context.Background())
+	var es exitStatus
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.As(err, &es): // the status of a remote command: no message
+		return int(es)
 	}
 	fmt.Fprintln(os.Stderr, oneLine(err))
-	return exitCode(ctx, err)
+	return exitCode(err)
 }
+
+// exitStatus is an error that only sets the exit status.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

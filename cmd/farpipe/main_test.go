@@ -90,8 +90,11 @@ func start(t *testing.T, cmd *exec.Cmd, stdin io.Reader) (wait func() result) {
 		case r := <-done:
 			return r
 		case <-time.After(60 * time.Second):
+			cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on its stderr
+			time.Sleep(time.Second)
 			cmd.Process.Kill()
-			t.Fatalf("%v did not exit within 60 s", cmd.Args)
+			r := <-done
+			t.Fatalf("%v did not exit within 60 s; its stderr:\n%s", cmd.Args, r.stderr)
 			return result{}
 		}
 	}

@@ -20,9 +20,11 @@ import (
 
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
-	peerVerb string // what the other side runs: "send" or "recv"
+	peerVerb string // what the other side runs: "send", "recv" or "connect"
+	sessions int    // how many pipes a listener serves at once; 0: no limit
 
 	listen     bool
+	listenAddr string // exec's --listen ADDR
 	verbose    bool
 	quiet      bool
 	wait       time.Duration
@@ -39,7 +41,11 @@ type endpointFlags struct {
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVarP(&f.listen, "listen", "l", false, "listen at ADDR and wait for the peer instead of dialing it")
+	if cmd.Name() == "exec" {
+		fl.StringVarP(&f.listenAddr, "listen", "l", "", "listen at this address (required)")
+	} else {
+		fl.BoolVarP(&f.listen, "listen", "l", false, "listen at ADDR and wait for the peer instead of dialing it")
+	}
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "with --listen, do not print the command for the other host")
 	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up (e.g. 30s)")
@@ -90,7 +96,7 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		farpipe.WithResumeTimeout(f.resume),
 		farpipe.WithBackoffMax(f.backoffMax),
 		farpipe.WithKeepalive(f.keepalive/4, f.keepalive),
-		farpipe.WithMaxSessions(1),
+		farpipe.WithMaxSessions(f.sessions),
 	}
 	tok, err := f.token()
 	if err != nil {
@@ -150,24 +156,15 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 	// hold the same token, and waiting would only hide it.
 	actx, refuse := context.WithCancelCause(ctx)
 	defer refuse(nil)
-	opts = append(opts, farpipe.WithErrorLog(func(err error) {
+	ln, err := f.listener(ctx, addr, opts, func(err error) bool {
 		if errors.Is(err, farpipe.ErrAuth) {
 			refuse(err)
-			return
+			return true
 		}
-		if f.verbose {
-			logf("rejected a connection: %v", trimPrefix(err))
-		}
-	}))
-	ln, err := farpipe.Listen(ctx, addr, opts...)
+		return false
+	})
 	if err != nil {
 		return nil, nil, err
-	}
-	if f.verbose {
-		logf("listening on %s", ln.Addr())
-	}
-	if f.generatedToken && !f.quiet {
-		logf("on the other host, run:\n\n    %s\n", f.peerCommand(ln))
 	}
 	c, err = ln.Accept(actx)
 	if err != nil {
@@ -181,6 +178,31 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 		logf("connected to %s", c.RemoteAddr())
 	}
 	return c, func() { finish(c); ln.Close() }, nil
+}
+
+// listener listens at addr, logs rejected connections with -v (unless
+// handled says it took care of the error) and prints the command for the
+// other host when the token was made up here.
+func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpipe.Option, handled func(error) bool) (*farpipe.Listener, error) {
+	opts = append(opts, farpipe.WithErrorLog(func(err error) {
+		if handled != nil && handled(err) {
+			return
+		}
+		if f.verbose {
+			logf("rejected a connection: %v", trimPrefix(err))
+		}
+	}))
+	ln, err := farpipe.Listen(ctx, addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if f.verbose {
+		logf("listening on %s", ln.Addr())
+	}
+	if f.generatedToken && !f.quiet {
+		logf("on the other host, run:\n\n    %s\n", f.peerCommand(ln))
+	}
+	return ln, nil
 }
 
 // peerCommand is the command the other host runs to connect to ln.

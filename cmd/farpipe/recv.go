@@ -13,7 +13,7 @@ import (
 )
 
 func newRecvCmd() *cobra.Command {
-	f := endpointFlags{peerVerb: "send"}
+	f := endpointFlags{peerVerb: "send", sessions: 1}
 	cmd := &cobra.Command{
 		Use:   "recv [flags] ADDR",
 		Short: "Receive from the farpipe at ADDR and write to standard output",
@@ -29,7 +29,9 @@ to stop and exits 3.
   farpipe recv 10.0.0.1:7000 > backup.img`,
 		Args: exactlyOneAddr("farpipe recv --listen :7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRecv(cmd.Context(), &f, args[0], os.Stdout)
+			ctx, stop := withSignals(cmd.Context())
+			defer stop()
+			return runRecv(ctx, &f, args[0], os.Stdout)
 		},
 	}
 	f.register(cmd)

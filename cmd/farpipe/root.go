@@ -24,7 +24,7 @@ work as well.
 		SilenceUsage:  true,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q: the commands are send, recv, demo and version; see farpipe --help", args[0])
+				return usagef("unknown command %q: the commands are send, recv, exec, connect, demo and version; see farpipe --help", args[0])
 			}
 			return nil
 		},
@@ -33,7 +33,7 @@ work as well.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v: see farpipe --help", err)
 	})
-	root.AddCommand(newSendCmd(), newRecvCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func newSendCmd() *cobra.Command {
-	f := endpointFlags{peerVerb: "recv"}
+	f := endpointFlags{peerVerb: "recv", sessions: 1}
 	cmd := &cobra.Command{
 		Use:   "send [flags] ADDR",
 		Short: "Send standard input to the farpipe at ADDR",
@@ -27,7 +27,9 @@ With --listen, send waits at ADDR for the receiver to dial in.
   farpipe send --listen :7000 < backup.img`,
 		Args: exactlyOneAddr("farpipe send 10.0.0.2:7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSend(cmd.Context(), &f, args[0], os.Stdin)
+			ctx, stop := withSignals(cmd.Context())
+			defer stop()
+			return runSend(ctx, &f, args[0], os.Stdin)
 		},
 	}
 	f.register(cmd)
