@@ -18,6 +18,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// streamFlags are the flags of send and recv about their local end.
+type streamFlags struct {
+	fifo     string
+	progress progressFlags
+}
+
+func (sf *streamFlags) register(cmd *cobra.Command, what string) {
+	fl := cmd.Flags()
+	fl.StringVar(&sf.fifo, "fifo", "", "create a named pipe at this path and "+what+" it instead of standard "+map[string]string{"read": "input", "write": "output"}[what]+"; removed on exit")
+	fl.StringVarP(&sf.progress.mode, "progress", "p", "", "show a live progress line on stderr when it is a terminal (--progress=always: in any case)")
+	fl.Lookup("progress").NoOptDefVal = "auto"
+	fl.StringVar(&sf.progress.size, "size", "", "expected size of the stream, for the percentage and ETA of --progress (e.g. 4GiB)")
+}
+
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
 	peerVerb string // what the other side runs: "send", "recv" or "connect"

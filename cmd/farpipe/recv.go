@@ -14,6 +14,7 @@ import (
 
 func newRecvCmd() *cobra.Command {
 	f := endpointFlags{peerVerb: "send", sessions: 1}
+	var sf streamFlags
 	cmd := &cobra.Command{
 		Use:   "recv [flags] ADDR",
 		Short: "Receive from the farpipe at ADDR and write to standard output",
@@ -31,26 +32,51 @@ to stop and exits 3.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := withSignals(cmd.Context())
 			defer stop()
-			return runRecv(ctx, &f, args[0], os.Stdout)
+			return runRecv(ctx, &f, &sf, args[0], os.Stdout)
 		},
 	}
 	f.register(cmd)
+	sf.register(cmd, "write")
 	return cmd
 }
 
-func runRecv(ctx context.Context, f *endpointFlags, addr string, out *os.File) error {
+func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, out *os.File) error {
 	if _, err := f.options(); err != nil {
 		return err
+	}
+	if _, err := sf.progress.bar("recv", 0); err != nil {
+		return err
+	}
+	if sf.fifo != "" {
+		remove, err := makeFifo(sf.fifo)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	growPipe(out)
 
 	start := time.Now()
-	err = untilSignal(ctx, c, "the receiver", func() error { return recvAll(c, out) })
+	err = untilSignal(ctx, c, "the receiver", func() error {
+		if sf.fifo != "" {
+			fifo, err := openFifo(sf.fifo, true)
+			if err != nil {
+				c.Abort("the receiver could not open its named pipe")
+				return err
+			}
+			defer fifo.Close()
+			out = fifo
+		}
+		growPipe(out)
+		bar, _ := sf.progress.bar("recv", -1)
+		count, finish := tracker(bar)
+		defer finish()
+		return recvAll(c, count.writer(out))
+	})
 	if f.verbose {
 		stats(c, "received", c.Stats().Read, time.Since(start))
 	}

@@ -14,6 +14,7 @@ import (
 
 func newSendCmd() *cobra.Command {
 	f := endpointFlags{peerVerb: "recv", sessions: 1}
+	var sf streamFlags
 	cmd := &cobra.Command{
 		Use:   "send [flags] ADDR",
 		Short: "Send standard input to the farpipe at ADDR",
@@ -29,26 +30,51 @@ With --listen, send waits at ADDR for the receiver to dial in.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := withSignals(cmd.Context())
 			defer stop()
-			return runSend(ctx, &f, args[0], os.Stdin)
+			return runSend(ctx, &f, &sf, args[0], os.Stdin)
 		},
 	}
 	f.register(cmd)
+	sf.register(cmd, "read")
 	return cmd
 }
 
-func runSend(ctx context.Context, f *endpointFlags, addr string, in *os.File) error {
+func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, in *os.File) error {
 	if _, err := f.options(); err != nil {
 		return err
+	}
+	if _, err := sf.progress.bar("send", 0); err != nil {
+		return err
+	}
+	if sf.fifo != "" {
+		remove, err := makeFifo(sf.fifo)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	growPipe(in)
 
 	start := time.Now()
-	err = untilSignal(ctx, c, "the sender", func() error { return sendAll(ctx, c, in) })
+	err = untilSignal(ctx, c, "the sender", func() error {
+		if sf.fifo != "" {
+			fifo, err := openFifo(sf.fifo, false)
+			if err != nil {
+				c.Abort("the sender could not open its named pipe")
+				return err
+			}
+			defer fifo.Close()
+			in = fifo
+		}
+		growPipe(in)
+		bar, _ := sf.progress.bar("send", sizeOf(in))
+		count, finish := tracker(bar)
+		defer finish()
+		return sendAll(ctx, c, count.reader(in))
+	})
 	if f.verbose {
 		st := c.Stats()
 		stats(c, "sent", st.Delivered, time.Since(start))

@@ -1,0 +1,38 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// makeFifo creates a named pipe at path for --fifo, refusing to replace
+// anything already there, and returns a function that removes it.
+func makeFifo(path string) (remove func(), err error) {
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("farpipe: --fifo %s: a file already exists there: remove it or choose another path", path)
+		}
+		return nil, fmt.Errorf("farpipe: --fifo %s: %v", path, err)
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// openFifo opens the named pipe for reading or writing; it waits until a
+// process opens the other end.
+func openFifo(path string, write bool) (*os.File, error) {
+	flag := os.O_RDONLY
+	if write {
+		flag = os.O_WRONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("farpipe: opening --fifo %s: %v", path, err)
+	}
+	return f, nil
+}
