@@ -312,11 +312,13 @@ func (l *link) handshakeReadErr(err error) error {
 		// reports as "not TLS".
 		l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side does not encrypt: " + mismatch})
 		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", wire.ErrProtocol, mismatch)
-	case errors.As(err, &re):
+	case errors.As(err, &re) && re.RecordHeader[0] == wire.Version && re.RecordHeader[1] == byte(wire.TypeHello):
 		if re.Conn != nil { // a plain farpipe peer: answer it in its language
 			(&link{conn: re.Conn}).writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side encrypts and the peer does not: " + mismatch})
 		}
 		return fmt.Errorf("%w: one side encrypts and the other does not: %s", wire.ErrProtocol, mismatch)
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: it sent % x, which is neither TLS nor farpipe", wire.ErrNotFarpipe, re.RecordHeader[:])
 	case errors.Is(err, wire.ErrProtocol):
 		return err
 	}
