@@ -10,6 +10,7 @@ import (
 
 	// Transports available to every program that imports farpipe.
 	_ "github.com/farpipe/farpipe/transport/tcp"
+	_ "github.com/farpipe/farpipe/transport/unix"
 )
 
 // Dial connects to the farpipe listening at addr and runs the handshake:
