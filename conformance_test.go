@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -30,10 +33,15 @@ func TestConformance(t *testing.T) {
 	}{
 		{"IPv4", "tcp4", "127.0.0.1:0", conntest.Config{}},
 		{"IPv6", "tcp6", "[::1]:0", small},
+		{"Unix", "unix", "unix://", small},
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			t.Parallel()
-			if err := loopbackUsable(fam.network, fam.addr); err != nil {
+			if fam.network == "unix" {
+				if runtime.GOOS == "windows" {
+					t.Skip("skipping: unix sockets are not tested on Windows")
+				}
+			} else if err := loopbackUsable(fam.network, fam.addr); err != nil {
 				t.Skipf("skipping: cannot listen on %s loopback %s here: %v", fam.network, fam.addr, err)
 			}
 			for _, run := range []struct {
@@ -73,9 +81,20 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 	return func(t *testing.T) (c1, c2 conntest.Conn, stop func(), err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		ln, err := farpipe.Listen(ctx, addr)
+		listenAddr, dir := addr, ""
+		if addr == "unix://" { // a fresh socket for every pipe
+			if dir, err = os.MkdirTemp("", "fpct"); err != nil {
+				return nil, nil, nil, err
+			}
+			listenAddr = "unix://" + filepath.Join(dir, "s")
+		}
+		ln, err := farpipe.Listen(ctx, listenAddr)
 		if err != nil {
 			return nil, nil, nil, err
+		}
+		dialAddr := ln.URL()
+		if addr == "unix://" {
+			dialAddr = listenAddr
 		}
 		type accepted struct {
 			c   *farpipe.Conn
@@ -86,7 +105,7 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 			c, err := ln.Accept(ctx)
 			ch <- accepted{c, err}
 		}()
-		d, err := farpipe.Dial(ctx, ln.URL())
+		d, err := farpipe.Dial(ctx, dialAddr, farpipe.WithToken(ln.Token()))
 		if err != nil {
 			ln.Close() // unblocks Accept
 			<-ch
@@ -103,6 +122,9 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 		stop = func() {
 			abortBoth(d, a.c)
 			ln.Close()
+			if dir != "" {
+				os.RemoveAll(dir)
+			}
 		}
 		if dialerFirst {
 			return d, a.c, stop, nil
