@@ -1,0 +1,154 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dustin/go-humanize"
+)
+
+// config is what the flags ask for.
+type config struct {
+	size    int64         // bytes per transfer
+	runs    int           // transfers of each tool with each data set
+	peers   []string      // names of the tools to measure
+	data    []string      // data sets: zeros, random
+	install bool          // apt-get install missing peers first
+	chart   string        // where to write the PNG; "" for none
+	timeout time.Duration // longest a single transfer may take
+	tmpfs   string        // where the random data lives
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = run(ctx, cfg)
+		stop()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	size := fs.String("size", "2GiB", "bytes moved by each transfer (e.g. 512MiB, 4GiB)")
+	runs := fs.Int("runs", 3, "transfers of each tool with each data set")
+	peers := fs.String("peers", "all", "comma-separated tools to measure, from: "+strings.Join(peerNames, ","))
+	data := fs.String("data", "zeros,random", "comma-separated data sets: zeros, random")
+	install := fs.Bool("install", false, "apt-get install what is missing of mbuffer, socat, netcat-openbsd, openssh-server and time first; needs root")
+	chart := fs.String("chart", "", "where to write the chart (default docs/performance.png in the repository; \"none\" for no chart)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "longest a single transfer may take")
+	tmpfs := fs.String("tmpfs", "/dev/shm", "a tmpfs directory for the random data")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./bench [flags]\n\nMeasures farpipe's throughput on loopback against gocopy (the ceiling) and its peers.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("farpipe bench: unexpected argument %q: see go run ./bench --help", fs.Arg(0))
+	}
+	n, err := humanize.ParseBytes(*size)
+	if err != nil || n < 1<<20 {
+		return nil, fmt.Errorf("farpipe bench: --size %q: give at least 1MiB, for example 2GiB", *size)
+	}
+	if *runs < 1 {
+		return nil, fmt.Errorf("farpipe bench: --runs %d: give at least 1", *runs)
+	}
+	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs}
+	if cfg.peers, err = parseList("--peers", *peers, peerNames); err != nil {
+		return nil, err
+	}
+	if cfg.data, err = parseList("--data", *data, []string{"zeros", "random"}); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseList splits a comma-separated flag value and checks each item is
+// one of known; "all" means every one, in the order of known.
+func parseList(flagName, value string, known []string) ([]string, error) {
+	if value == "all" {
+		return known, nil
+	}
+	var out []string
+	for _, item := range strings.Split(value, ",") {
+		item = strings.TrimSpace(item)
+		if !slices.Contains(known, item) {
+			return nil, fmt.Errorf("farpipe bench: %s: unknown %q: choose from %s", flagName, item, strings.Join(known, ","))
+		}
+		if !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
+
+// run builds the tools, measures them and reports.
+func run(ctx context.Context, cfg *config) error {
+	began := time.Now()
+	root, err := repoRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.chart == "" {
+		cfg.chart = filepath.Join(root, "docs", "performance.png")
+	}
+	if cfg.install {
+		if err := installPeers(ctx); err != nil {
+			return err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	if err != nil {
+		return fmt.Errorf("farpipe bench: %v", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	h := &harness{cfg: cfg, tmp: tmp}
+	defer h.close()
+	if err := h.build(ctx, root); err != nil {
+		return err
+	}
+	h.choosePeers(ctx)
+	if err := h.makeData(); err != nil {
+		return err
+	}
+	h.smokeTest(ctx)
+	if len(h.peers) == 0 {
+		return errors.New("farpipe bench: no tool left to measure: " + strings.Join(h.notes, "; "))
+	}
+	res := h.measure(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("farpipe bench: interrupted: %v", err)
+	}
+
+	fmt.Println()
+	res.writeReport(os.Stdout, h.notes)
+	if cfg.chart != "none" {
+		if err := res.writeChart(cfg.chart); err != nil {
+			return err
+		}
+		fmt.Printf("\nchart: %s\n", cfg.chart)
+	}
+	fmt.Printf("harness run time: %s\n", time.Since(began).Round(time.Second))
+	return nil
+}
