@@ -108,7 +108,6 @@ type hostilePeer struct {
 	gone    chan struct{} // closed once the peer has hung up
 	hangup  sync.Once
 	wg      sync.WaitGroup
-	onFirst func(first []byte) // called with the first frame the near end sent
 }
 
 // nearConn is the near end: it counts the bytes read and hangs the peer up
