@@ -102,12 +102,12 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // soon as the near end tries to read past in: a peer that says its piece
 // and hangs up.
 type hostilePeer struct {
-	near    *nearConn
-	far     net.Conn
-	start   chan struct{} // closed to let the peer send
-	gone    chan struct{} // closed once the peer has hung up
-	hangup  sync.Once
-	wg      sync.WaitGroup
+	near   *nearConn
+	far    net.Conn
+	start  chan struct{} // closed to let the peer send
+	gone   chan struct{} // closed once the peer has hung up
+	hangup sync.Once
+	wg     sync.WaitGroup
 }
 
 // nearConn is the near end: it counts the bytes read and hangs the peer up
