@@ -39,6 +39,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if err := o.security.Check(); err != nil {
 		return nil, err
 	}
+	o.security.Local = transport.IsLocal(addr)
 	_, hostport, err := transport.Parse(addr)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,7 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	if err := o.security.Check(); err != nil {
 		return nil, err
 	}
+	o.security.Local = transport.IsLocal(addr)
 	tc, err := o.security.ServerTLS()
 	if err != nil {
 		return nil, err

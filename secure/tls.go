@@ -28,6 +28,10 @@ type Config struct {
 	// NoEncrypt skips TLS: the token is still proven (challenge-response,
 	// never sent), but the stream crosses the network in clear.
 	NoEncrypt bool
+	// Local: the connection never leaves the host (a unix socket, shared
+	// memory). The token is still proven, but there is no TLS and no
+	// integrity tag: the kernel delivers the bytes.
+	Local bool
 	// CertFile, KeyFile and CAFile configure mutual TLS with real
 	// certificates: this side presents CertFile/KeyFile and accepts only a
 	// peer whose certificate chains to CAFile. A Token is then optional and,
@@ -58,13 +62,13 @@ func (c *Config) Authenticator() session.Authenticator {
 	if c.PKI() && c.Token == "" {
 		return CertAuth{}
 	}
-	return TokenAuth{Token: []byte(c.Token)}
+	return TokenAuth{Token: []byte(c.Token), NoFrameMAC: c.Local}
 }
 
 // ServerTLS returns the TLS configuration of a listening side, or nil with
 // NoEncrypt.
 func (c *Config) ServerTLS() (*tls.Config, error) {
-	if c.NoEncrypt {
+	if c.NoEncrypt || c.Local && !c.PKI() {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN}}
@@ -89,7 +93,7 @@ func (c *Config) ServerTLS() (*tls.Config, error) {
 // ClientTLS returns the TLS configuration of a dialing side for host, or
 // nil with NoEncrypt.
 func (c *Config) ClientTLS(host string) (*tls.Config, error) {
-	if c.NoEncrypt {
+	if c.NoEncrypt || c.Local && !c.PKI() {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{ALPN}}

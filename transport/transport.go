@@ -38,6 +38,27 @@ type AddrValidator interface {
 	ValidateAddr(addr string) error
 }
 
+// Local is implemented by a Transport whose connections never leave the
+// host (unix sockets, shared memory): the kernel delivers their bytes, so
+// the layers above may skip encryption and integrity tags on them.
+type Local interface {
+	Local() bool
+}
+
+// IsLocal reports whether the transport of the address raw is Local.
+func IsLocal(raw string) bool {
+	scheme, _, err := Parse(raw)
+	if err != nil {
+		return false
+	}
+	t, ok := Lookup(scheme)
+	if !ok {
+		return false
+	}
+	l, ok := t.(Local)
+	return ok && l.Local()
+}
+
 // DefaultScheme is the scheme of an address written without "://".
 const DefaultScheme = "tcp"
 

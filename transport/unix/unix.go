@@ -25,6 +25,9 @@ func New() transport.Transport {
 	return unixTransport{}
 }
 
+// Local reports that unix sockets never leave the host.
+func (unixTransport) Local() bool { return true }
+
 // ValidateAddr checks that addr is an absolute path that fits in sun_path.
 func (unixTransport) ValidateAddr(addr string) error {
 	return validatePath(addr)
