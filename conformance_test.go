@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,12 +35,13 @@ func TestConformance(t *testing.T) {
 		{"IPv4", "tcp4", "127.0.0.1:0", conntest.Config{}},
 		{"IPv6", "tcp6", "[::1]:0", small},
 		{"Unix", "unix", "unix://", small},
+		{"SharedMemory", "shm", "shm://", small},
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			t.Parallel()
-			if fam.network == "unix" {
-				if runtime.GOOS == "windows" {
-					t.Skip("skipping: unix sockets are not tested on Windows")
+			if fam.network == "unix" || fam.network == "shm" {
+				if runtime.GOOS != "linux" {
+					t.Skip("skipping: local transports are tested on Linux")
 				}
 			} else if err := loopbackUsable(fam.network, fam.addr); err != nil {
 				t.Skipf("skipping: cannot listen on %s loopback %s here: %v", fam.network, fam.addr, err)
@@ -75,6 +77,8 @@ func loopbackUsable(network, addr string) error {
 	return c.Close()
 }
 
+var pipeSeq atomic.Int64
+
 // conformancePipe returns a conntest.MakePipe that connects a farpipe
 // dialer and listener over tcp at addr; dialerFirst says which is c1.
 func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
@@ -82,6 +86,9 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		listenAddr, dir := addr, ""
+		if addr == "shm://" { // a fresh name for every pipe
+			listenAddr = fmt.Sprintf("shm://farpipe-conformance-%d-%d", os.Getpid(), pipeSeq.Add(1))
+		}
 		if addr == "unix://" { // a fresh socket for every pipe
 			if dir, err = os.MkdirTemp("", "fpct"); err != nil {
 				return nil, nil, nil, err
@@ -93,7 +100,7 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 			return nil, nil, nil, err
 		}
 		dialAddr := ln.URL()
-		if addr == "unix://" {
+		if addr == "unix://" || addr == "shm://" {
 			dialAddr = listenAddr
 		}
 		type accepted struct {
