@@ -47,6 +47,7 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+		n = min(n, writeChunk) // the checksum then reads bytes still in the cache
 		m, werr := w.Write(r.ring[pos : pos+n])
 		st.consumed(r.ring[pos:pos+m], true)
 		total += int64(m)
@@ -130,6 +131,10 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 	}
 }
 
+// writeChunk is how much Write copies into the ring before it accounts for
+// it and wakes the writeLoop.
+const writeChunk = 256 << 10
+
 // Write writes p to the stream, blocking while the window is full. It
 // returns a *BrokenPipeError (ErrBrokenPipe) once the peer's reader is gone.
 // A Write that times out may have written some bytes (n > 0).
@@ -142,6 +147,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if err != nil || len(p) == 0 {
 			return total, err
 		}
+		// A slice at a time: the checksum reads bytes still in the cache,
+		// and the writeLoop starts sending while the rest is copied.
+		region = region[:min(len(region), writeChunk)]
 		n := copy(region, p)
 		if err := st.written(region[:n]); err != nil {
 			return total, err
