@@ -28,19 +28,10 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, token, err := splitAddr(addr)
+	addr, err = o.secureFor(addr, false)
 	if err != nil {
 		return nil, err
 	}
-	if token != "" {
-		if err := WithToken(token)(o); err != nil {
-			return nil, err
-		}
-	}
-	if err := o.security.Check(); err != nil {
-		return nil, err
-	}
-	o.security.Local = transport.IsLocal(addr)
 	_, hostport, err := transport.Parse(addr)
 	if err != nil {
 		return nil, err

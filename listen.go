@@ -45,22 +45,10 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	if err != nil {
 		return nil, err
 	}
-	addr, token, err := splitAddr(addr)
+	addr, err = o.secureFor(addr, true)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" && o.security.Token == "" && !o.security.PKI() {
-		token = secure.NewToken()
-	}
-	if token != "" {
-		if err := WithToken(token)(o); err != nil {
-			return nil, err
-		}
-	}
-	if err := o.security.Check(); err != nil {
-		return nil, err
-	}
-	o.security.Local = transport.IsLocal(addr)
 	tc, err := o.security.ServerTLS()
 	if err != nil {
 		return nil, err

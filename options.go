@@ -6,6 +6,7 @@ import (
 
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
+	"github.com/farpipe/farpipe/transport"
 )
 
 // Option configures Dial and Listen. Options are applied in order over the
@@ -210,3 +211,27 @@ const (
 	EventRetry        = session.EventRetry
 	EventResumed      = session.EventResumed
 )
+
+// secureFor completes the security options for addr: the token an fp://
+// address carries, a new token for a listener that has none (and no
+// certificates), and whether the transport is local. It returns the
+// transport address.
+func (o *options) secureFor(addr string, listening bool) (string, error) {
+	addr, token, err := splitAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	if listening && token == "" && o.security.Token == "" && !o.security.PKI() {
+		token = secure.NewToken()
+	}
+	if token != "" {
+		if err := WithToken(token)(o); err != nil {
+			return "", err
+		}
+	}
+	if err := o.security.Check(); err != nil {
+		return "", err
+	}
+	o.security.Local = transport.IsLocal(addr)
+	return addr, nil
+}

@@ -32,6 +32,51 @@ func (sf *streamFlags) register(cmd *cobra.Command, what string) {
 	fl.StringVar(&sf.progress.size, "size", "", "expected size of the stream, for the percentage and ETA of --progress (e.g. 4GiB)")
 }
 
+// start checks the flags, creates the named pipe if asked and connects to
+// the peer. done closes the connection and removes the named pipe.
+func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb string) (c *farpipe.Conn, done func(), err error) {
+	if _, err := f.options(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := sf.progress.bar(verb, 0); err != nil {
+		return nil, nil, err
+	}
+	remove := func() {}
+	if sf.fifo != "" {
+		if remove, err = makeFifo(sf.fifo); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, closeConn, err := f.connect(ctx, addr)
+	if err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return c, func() { closeConn(); remove() }, nil
+}
+
+// local returns the file to read (send) or write (recv): std, or the named
+// pipe once a program has opened its other end. It also grows a pipe's
+// buffer, and returns the progress bar's counter; finish ends both.
+func (sf *streamFlags) local(c *farpipe.Conn, std *os.File, verb string) (f *os.File, count counted, finish func(), err error) {
+	f, closeFifo := std, func() {}
+	if sf.fifo != "" {
+		if f, err = openFifo(sf.fifo, verb == "recv"); err != nil {
+			c.Abort("the " + map[string]string{"send": "sender", "recv": "receiver"}[verb] + " could not open its named pipe")
+			return nil, counted{}, nil, err
+		}
+		closeFifo = func() { f.Close() }
+	}
+	growPipe(f)
+	size := int64(-1)
+	if verb == "send" {
+		size = sizeOf(f)
+	}
+	bar, _ := sf.progress.bar(verb, size)
+	count, done := tracker(bar)
+	return f, count, func() { done(); closeFifo() }, nil
+}
+
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
 	peerVerb string // what the other side runs: "send", "recv" or "connect"

@@ -41,39 +41,17 @@ to stop and exits 3.
 }
 
 func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, out *os.File) error {
-	if _, err := f.options(); err != nil {
-		return err
-	}
-	if _, err := sf.progress.bar("recv", 0); err != nil {
-		return err
-	}
-	if sf.fifo != "" {
-		remove, err := makeFifo(sf.fifo)
-		if err != nil {
-			return err
-		}
-		defer remove()
-	}
-	c, done, err := f.connect(ctx, addr)
+	c, done, err := sf.start(ctx, f, addr, "recv")
 	if err != nil {
 		return err
 	}
 	defer done()
-
 	start := time.Now()
 	err = untilSignal(ctx, c, "the receiver", func() error {
-		if sf.fifo != "" {
-			fifo, err := openFifo(sf.fifo, true)
-			if err != nil {
-				c.Abort("the receiver could not open its named pipe")
-				return err
-			}
-			defer fifo.Close()
-			out = fifo
+		out, count, finish, err := sf.local(c, out, "recv")
+		if err != nil {
+			return err
 		}
-		growPipe(out)
-		bar, _ := sf.progress.bar("recv", -1)
-		count, finish := tracker(bar)
 		defer finish()
 		return recvAll(c, count.writer(out))
 	})

@@ -39,45 +39,22 @@ With --listen, send waits at ADDR for the receiver to dial in.
 }
 
 func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, in *os.File) error {
-	if _, err := f.options(); err != nil {
-		return err
-	}
-	if _, err := sf.progress.bar("send", 0); err != nil {
-		return err
-	}
-	if sf.fifo != "" {
-		remove, err := makeFifo(sf.fifo)
-		if err != nil {
-			return err
-		}
-		defer remove()
-	}
-	c, done, err := f.connect(ctx, addr)
+	c, done, err := sf.start(ctx, f, addr, "send")
 	if err != nil {
 		return err
 	}
 	defer done()
-
 	start := time.Now()
 	err = untilSignal(ctx, c, "the sender", func() error {
-		if sf.fifo != "" {
-			fifo, err := openFifo(sf.fifo, false)
-			if err != nil {
-				c.Abort("the sender could not open its named pipe")
-				return err
-			}
-			defer fifo.Close()
-			in = fifo
+		in, count, finish, err := sf.local(c, in, "send")
+		if err != nil {
+			return err
 		}
-		growPipe(in)
-		bar, _ := sf.progress.bar("send", sizeOf(in))
-		count, finish := tracker(bar)
 		defer finish()
 		return sendAll(ctx, c, count.reader(in))
 	})
 	if f.verbose {
-		st := c.Stats()
-		stats(c, "sent", st.Delivered, time.Since(start))
+		stats(c, "sent", c.Stats().Delivered, time.Since(start))
 	}
 	return err
 }
