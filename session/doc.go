@@ -20,7 +20,15 @@
 // then acknowledges the FIN, which is what Drain waits for. CloseRead sends
 // STOP: the writer's next Write fails with a *BrokenPipeError that says how
 // many bytes were delivered. Abort sends ABORT with a reason that the peer's
-// operations then report. Keepalives detect a peer that went silent.
+// operations then report. Keepalives detect a path that went silent.
+//
+// A session outlives its connection: when the connection fails, the dialer
+// (Config.Redial) reconnects with backoff and the listener (an Acceptor)
+// keeps the session for Config.ResumeTimeout; a resume handshake proves the
+// session's secret, each side resends from the offsets the other reports,
+// and nothing is lost or duplicated. An Authenticator that implements
+// FrameKeyer makes every frame of an unencrypted connection carry an
+// integrity tag.
 //
 // The frame format is package wire's; docs/protocol.md describes both.
 package session
