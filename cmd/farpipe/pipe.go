@@ -15,6 +15,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/secure"
+	"github.com/farpipe/farpipe/transport"
 	"github.com/spf13/cobra"
 )
 
@@ -107,7 +108,7 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	}
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "with --listen, do not print the command for the other host")
-	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up (e.g. 30s)")
+	fl.DurationVar(&f.wait, "wait", 0, "when dialing, keep retrying for up to this long until the listener is up and the first connection succeeds (e.g. 30s)")
 	fl.StringVar(&f.window, "window", "8MiB", "most bytes in flight: bounds memory on both sides")
 	fl.DurationVar(&f.resume, "resume-timeout", 60*time.Second, "how long a dropped connection may take to come back before the transfer fails (0: no resume)")
 	fl.DurationVar(&f.backoffMax, "backoff-max", time.Second, "longest wait between reconnection attempts")
@@ -325,7 +326,7 @@ func (f *endpointFlags) dial(ctx context.Context, addr string, opts []farpipe.Op
 		if ctx.Err() != nil {
 			return nil, interrupted(ctx, err)
 		}
-		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+		if final(err) || time.Now().After(deadline) {
 			if errors.Is(err, syscall.ECONNREFUSED) {
 				return nil, fmt.Errorf("farpipe: nothing listens at %s: start the other side first, or give --wait 30s", addr)
 			}
@@ -337,6 +338,16 @@ func (f *endpointFlags) dial(ctx context.Context, addr string, opts []farpipe.Op
 			return nil, interrupted(ctx, ctx.Err())
 		}
 	}
+}
+
+// final reports whether a failed dial is not worth retrying within --wait:
+// the peers disagree (token, protocol, encryption) or the address is wrong.
+// Nobody listening yet, a reset during the handshake or a busy listener may
+// pass.
+func final(err error) bool {
+	return errors.Is(err, farpipe.ErrAuth) || errors.Is(err, farpipe.ErrProtocol) ||
+		errors.Is(err, transport.ErrBadAddress) || errors.Is(err, transport.ErrUnknownScheme) ||
+		errors.Is(err, secure.ErrNoToken)
 }
 
 // interrupted replaces err by the signal that cancelled ctx, if any.
