@@ -3,21 +3,12 @@ package farpipe_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +16,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/internal/testpki"
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/wire"
 )
@@ -489,90 +481,21 @@ func TestURLCarriesToken(t *testing.T) {
 
 // capturePKI is a CA and two leaf certificates it signed, as PEM files.
 type capturePKI struct {
-	dir                   string
-	caFile                string
-	serverCert, serverKey string // IP SAN 127.0.0.1, DNS localhost, server auth
-	clientCert, clientKey string // client auth
-	caCert                *x509.Certificate
-	caKey                 *ecdsa.PrivateKey
-	serial                int64
+	*testpki.PKI
 }
 
 func newCapturePKI(t *testing.T) *capturePKI {
 	t.Helper()
-	p := &capturePKI{dir: t.TempDir()}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "farpipe test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.caCert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.caKey = key
-	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", der)
-	p.serverCert, p.serverKey = p.leaf(t, "server", x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = p.leaf(t, "client", x509.ExtKeyUsageClientAuth)
+	p := &capturePKI{PKI: testpki.New(t)}
 	return p
 }
 
-func (p *capturePKI) leaf(t *testing.T, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(100 + p.serial),
-		Subject:      pkix.Name{CommonName: "farpipe test " + name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
-}
-
-func (p *capturePKI) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func (p *capturePKI) serverOpt() farpipe.Option {
-	return farpipe.WithCertificates(p.serverCert, p.serverKey, p.caFile)
+	return farpipe.WithCertificates(p.ServerCert, p.ServerKey, p.CAFile)
 }
 
 func (p *capturePKI) clientOpt() farpipe.Option {
-	return farpipe.WithCertificates(p.clientCert, p.clientKey, p.caFile)
+	return farpipe.WithCertificates(p.ClientCert, p.ClientKey, p.CAFile)
 }
 
 // captureErrLog collects the errors a Listener reports.
@@ -703,11 +626,11 @@ func TestMutualTLS(t *testing.T) {
 		dialHost string
 	}{
 		{name: "dialer certificate from another CA", listen: []farpipe.Option{p.serverOpt()},
-			dial: []farpipe.Option{farpipe.WithCertificates(other.clientCert, other.clientKey, p.caFile)}},
-		{name: "listener certificate from another CA", listen: []farpipe.Option{farpipe.WithCertificates(other.serverCert, other.serverKey, p.caFile)},
+			dial: []farpipe.Option{farpipe.WithCertificates(other.ClientCert, other.ClientKey, p.CAFile)}},
+		{name: "listener certificate from another CA", listen: []farpipe.Option{farpipe.WithCertificates(other.ServerCert, other.ServerKey, p.CAFile)},
 			dial: []farpipe.Option{p.clientOpt()}},
 		{name: "dialer trusts another CA", listen: []farpipe.Option{p.serverOpt()},
-			dial: []farpipe.Option{farpipe.WithCertificates(p.clientCert, p.clientKey, other.caFile)}},
+			dial: []farpipe.Option{farpipe.WithCertificates(p.ClientCert, p.ClientKey, other.CAFile)}},
 		{name: "dialer without certificate", listen: []farpipe.Option{p.serverOpt(), farpipe.WithToken("0123456789abcdef-shared")},
 			dial: []farpipe.Option{farpipe.WithToken("0123456789abcdef-shared")}},
 		{name: "listener without certificate", listen: []farpipe.Option{farpipe.WithToken("0123456789abcdef-shared")},

@@ -2,16 +2,10 @@ package secure_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/testpki"
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/wire"
@@ -239,10 +234,10 @@ func TestTLSConfigs(t *testing.T) {
 			cfg  secure.Config
 			want string
 		}{
-			{"missing cert", secure.Config{CertFile: "/nonexistent/c.pem", KeyFile: p.serverKey, CAFile: p.caFile}, "--cert"},
-			{"key of another cert", secure.Config{CertFile: p.serverCert, KeyFile: p.clientKey, CAFile: p.caFile}, "--cert"},
-			{"missing CA", secure.Config{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: "/nonexistent/ca.pem"}, "--ca"},
-			{"CA not PEM", secure.Config{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: notPEM}, "no PEM certificate"},
+			{"missing cert", secure.Config{CertFile: "/nonexistent/c.pem", KeyFile: p.ServerKey, CAFile: p.CAFile}, "--cert"},
+			{"key of another cert", secure.Config{CertFile: p.ServerCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, "--cert"},
+			{"missing CA", secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: "/nonexistent/ca.pem"}, "--ca"},
+			{"CA not PEM", secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: notPEM}, "no PEM certificate"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if _, err := tc.cfg.ServerTLS(); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -553,11 +548,11 @@ func TestCertAuth(t *testing.T) {
 		server, client secure.Config
 		serverName     string
 	}{
-		{"client certificate from another CA", p.server(), secure.Config{CertFile: other.clientCert, KeyFile: other.clientKey, CAFile: p.caFile}, "localhost"},
-		{"server certificate from another CA", secure.Config{CertFile: other.serverCert, KeyFile: other.serverKey, CAFile: p.caFile}, p.client(), "localhost"},
+		{"client certificate from another CA", p.server(), secure.Config{CertFile: other.ClientCert, KeyFile: other.ClientKey, CAFile: p.CAFile}, "localhost"},
+		{"server certificate from another CA", secure.Config{CertFile: other.ServerCert, KeyFile: other.ServerKey, CAFile: p.CAFile}, p.client(), "localhost"},
 		{"server name not in the certificate", p.server(), p.client(), "farpipe.example"},
-		{"server certificate used by the client", p.server(), secure.Config{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: p.caFile}, "localhost"},
-		{"client certificate used by the server", secure.Config{CertFile: p.clientCert, KeyFile: p.clientKey, CAFile: p.caFile}, p.client(), "localhost"},
+		{"server certificate used by the client", p.server(), secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CAFile}, "localhost"},
+		{"client certificate used by the server", secure.Config{CertFile: p.ClientCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, p.client(), "localhost"},
 		{"no client certificate", p.server(), secure.Config{Token: validToken}, "localhost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -583,13 +578,7 @@ func TestCertAuth(t *testing.T) {
 
 // pki is a CA and two leaf certificates it signed, as PEM files.
 type pki struct {
-	caFile                 string
-	serverCert, serverKey  string // IP 127.0.0.1 and DNS localhost, server auth
-	clientCert, clientKey  string // client auth
-	caCert                 *x509.Certificate
-	caKey                  *ecdsa.PrivateKey
-	dir                    string
-	serial                 int64
+	*testpki.PKI
 	serverConf, clientConf secure.Config
 }
 
@@ -598,69 +587,8 @@ func (p *pki) client() secure.Config { return p.clientConf }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p := &pki{dir: t.TempDir()}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "farpipe test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.caCert, _ = x509.ParseCertificate(der)
-	p.caKey = key
-	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", der)
-	p.serverCert, p.serverKey = p.leaf(t, "server", x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = p.leaf(t, "client", x509.ExtKeyUsageClientAuth)
-	p.serverConf = secure.Config{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: p.caFile}
-	p.clientConf = secure.Config{CertFile: p.clientCert, KeyFile: p.clientKey, CAFile: p.caFile}
+	p := &pki{PKI: testpki.New(t)}
+	p.serverConf = secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CAFile}
+	p.clientConf = secure.Config{CertFile: p.ClientCert, KeyFile: p.ClientKey, CAFile: p.CAFile}
 	return p
-}
-
-func (p *pki) leaf(t *testing.T, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(100 + p.serial),
-		Subject:      pkix.Name{CommonName: "farpipe test " + name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
-}
-
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
