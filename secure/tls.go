@@ -159,7 +159,7 @@ func Client(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
 		return conn
 	}
-	return tls.Client(conn, tc)
+	return tls.Client(&corkConn{Conn: conn}, tc)
 }
 
 // Server wraps an accepted connection in TLS per tc (nil: as is).
@@ -167,5 +167,5 @@ func Server(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
 		return conn
 	}
-	return tls.Server(conn, tc)
+	return tls.Server(&corkConn{Conn: conn}, tc)
 }

