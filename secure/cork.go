@@ -76,3 +76,6 @@ func (c *corkConn) flushLocked() error {
 	c.buf = c.buf[:0]
 	return err
 }
+
+// Unwrap returns the connection under c.
+func (c *corkConn) Unwrap() net.Conn { return c.Conn }

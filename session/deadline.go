@@ -47,6 +47,13 @@ func (d *deadline) set(t time.Time) {
 	}
 }
 
+// armed reports whether a deadline is set (passed or not).
+func (d *deadline) armed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.timer != nil || isClosed(d.cancel)
+}
+
 // wait returns a channel that is closed when the deadline passes.
 func (d *deadline) wait() chan struct{} {
 	d.mu.Lock()

@@ -121,6 +121,20 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		if r.delivered != r.ackedSent {
 			s.ackSoonLocked()
 		}
+		if l := s.ln; l != nil && l.granted.Load() {
+			if st.rdDead.armed() {
+				// A Read that may time out must not sit in the middle of
+				// a frame: it leaves reading to the readLoop.
+				signal(l.reclaim)
+			} else if l.rtok.TryLock() {
+				s.mu.Unlock()
+				s.readDirect(l, st)
+				l.rtok.Unlock()
+				s.mu.Lock()
+				continue
+			}
+		}
+		r.waiting = true
 		s.mu.Unlock()
 		select {
 		case <-st.rdWake:
@@ -128,6 +142,7 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		case <-s.done:
 		}
 		s.mu.Lock()
+		r.waiting = false
 	}
 }
 
@@ -151,8 +166,14 @@ func (st *Stream) Write(p []byte) (int, error) {
 		// and the writeLoop starts sending while the rest is copied.
 		region = region[:min(len(region), writeChunk)]
 		n := copy(region, p)
-		if err := st.written(region[:n]); err != nil {
+		// A small message goes out at once from here if it can, without
+		// waking the writeLoop: a round trip costs less.
+		direct := n == len(p) && n <= smallData
+		if err := st.written(region[:n], !direct); err != nil {
 			return total, err
+		}
+		if direct {
+			st.s.writeNow()
 		}
 		p = p[n:]
 		total += n
@@ -172,7 +193,7 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 		n, rerr := r.Read(region)
-		if err := st.written(region[:n]); err != nil {
+		if err := st.written(region[:n], true); err != nil {
 			return total, err
 		}
 		total += int64(n)
@@ -210,6 +231,9 @@ func (st *Stream) writable(check bool) ([]byte, error) {
 			pos := int(w.written % uint64(len(w.ring)))
 			return w.ring[pos : pos+int(min(space, uint64(len(w.ring)-pos)))], nil
 		}
+		if l := s.ln; l != nil && l.granted.Load() {
+			signal(l.reclaim) // the acknowledgements that open the window must be read
+		}
 		s.mu.Unlock()
 		select {
 		case <-st.wrWake:
@@ -221,9 +245,10 @@ func (st *Stream) writable(check bool) ([]byte, error) {
 }
 
 // written records that b, just put in the send buffer, is part of the
-// stream. If the stream was closed meanwhile (its FIN may be on its way),
-// b is dropped and ErrClosed returned.
-func (st *Stream) written(b []byte) error {
+// stream, and with wake tells the writeLoop. If the stream was closed
+// meanwhile (its FIN may be on its way), b is dropped and ErrClosed
+// returned.
+func (st *Stream) written(b []byte, wake bool) error {
 	w := &st.snd
 	crc := crc32.Update(w.crc, castagnoli, b)
 	st.s.mu.Lock()
@@ -233,6 +258,8 @@ func (st *Stream) written(b []byte) error {
 	}
 	w.crc = crc
 	w.written += uint64(len(b))
-	st.s.wakeWriter()
+	if wake {
+		st.s.wakeWriter()
+	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,22 @@ type link struct {
 	writev bool
 	// corker, if not nil, is under conn (TLS) and gathers its writes.
 	corker Corker
+	// raw is the socket under conn (under TLS too), for idle; nil if none.
+	raw syscall.RawConn
+
+	// wmu is held by whoever writes to conn: the writeLoop, or a Write in
+	// Session.writeNow. It guards the fields below.
+	wmu     sync.Mutex
+	batch   *batch
+	next    int  // the stream whose DATA goes first next time (round robin)
+	stopped bool // conn failed or carried an ABORT: write nothing more
+
+	// rtok, the read token, is held by whoever reads conn: the readLoop
+	// or, while granted, a Read waiting for data (Session.readDirect).
+	rtok    sync.Mutex
+	granted atomic.Bool   // a waiting Read may read conn itself
+	reclaim chan struct{} // cap 1: the readLoop should take reading back
+	woke    bool          // the last frame handled woke a waiting Read; guarded by rtok
 }
 
 // Corker is implemented by a connection under TLS that can gather the
@@ -39,12 +56,22 @@ type Corker interface {
 }
 
 func newLink(conn net.Conn) *link {
-	_, writev := conn.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	l := &link{conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev}
-	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok {
-		l.corker, _ = nc.NetConn().(Corker)
+	sc, writev := conn.(syscall.Conn)
+	l := &link{
+		conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev,
+		reclaim: make(chan struct{}, 1),
+		batch:   &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)},
+	}
+	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok { // TLS
+		under := nc.NetConn()
+		l.corker, _ = under.(Corker)
+		if u, ok := under.(interface{ Unwrap() net.Conn }); ok {
+			under = u.Unwrap()
+		}
+		sc, _ = under.(syscall.Conn)
+	}
+	if sc != nil {
+		l.raw, _ = sc.SyscallConn()
 	}
 	return l
 }
@@ -107,6 +134,7 @@ func (s *Session) attach(l *link, peerRecv [wire.MaxChannels]uint64, resumed boo
 	now := time.Now().UnixNano()
 	s.lastRecv.Store(now)
 	s.lastSent.Store(now)
+	l.batch.mac = l.mac
 	s.loops.Add(2)
 	l.loops.Add(2)
 	go s.readLoop(l)

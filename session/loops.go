@@ -10,20 +10,105 @@ import (
 )
 
 // readLoop reads frames from l until it fails and applies them.
+//
+// When a frame wakes a Read that was waiting for data, the readLoop grants
+// reading to Reads: the next Read that has to wait reads the connection
+// itself (readDirect) rather than sleeping until the readLoop wakes it. A
+// message then costs no switch between goroutines, which on a round trip
+// is most of farpipe's overhead over plain TCP. While reading is granted
+// the readLoop watches: it takes reading back whenever no Read is reading
+// (at most grantCheck later), at once when a Write waits for the window
+// (it needs the acknowledgements), and when the connection or the session
+// ends.
 func (s *Session) readLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
+	var watch *time.Timer
+	defer func() {
+		if watch != nil {
+			watch.Stop()
+		}
+	}()
+	check := grantCheck
 	for {
+		if l.granted.Load() {
+			if watch == nil {
+				watch = time.NewTimer(check)
+			} else {
+				watch.Reset(check)
+			}
+			force := false
+			select {
+			case <-watch.C:
+			case <-l.reclaim:
+			case <-l.done:
+				force = true
+			case <-s.done:
+				force = true
+			}
+			if force {
+				l.rtok.Lock() // wait for the Read to finish with the connection
+			} else if !l.rtok.TryLock() {
+				check = min(2*check, maxGrantCheck) // a Read is reading: look less often
+				continue
+			}
+			check = grantCheck
+			l.granted.Store(false)
+			l.rtok.Unlock()
+			continue
+		}
+		l.rtok.Lock()
 		h, err := l.rd.Next()
 		if err == nil && s.ended() {
+			l.rtok.Unlock()
 			continue // the session is over: drain until the peer closes
 		}
 		if err == nil {
 			s.lastRecv.Store(time.Now().UnixNano())
 			err = s.handle(l, h)
 		}
+		if l.woke && err == nil {
+			l.granted.Store(true)
+		}
+		l.woke = false
+		l.rtok.Unlock()
 		if err != nil {
 			s.linkFailed(l, err)
+			return
+		}
+	}
+}
+
+// While reading is granted, the readLoop checks after grantCheck whether
+// a Read is still reading, then less and less often while one is, down to
+// every maxGrantCheck: the longest that frames then wait in the socket
+// after the application stopped reading.
+const (
+	grantCheck    = 2 * time.Millisecond
+	maxGrantCheck = 100 * time.Millisecond
+)
+
+// readDirect reads and applies frames from l in the goroutine of a Read
+// that waits for st's data, until st has something for it or reading is
+// no longer granted. Called with l.rtok held.
+func (s *Session) readDirect(l *link, st *Stream) {
+	for l.granted.Load() && !s.ended() {
+		h, err := l.rd.Next()
+		if err == nil {
+			s.lastRecv.Store(time.Now().UnixNano())
+			err = s.handle(l, h)
+		}
+		l.woke = false
+		if err != nil {
+			l.granted.Store(false)
+			s.linkFailed(l, err)
+			return
+		}
+		s.mu.Lock()
+		r := &st.rcv
+		ready := r.received > r.consumed || r.finRecv || r.closed || s.err != nil || s.aborted != nil
+		s.mu.Unlock()
+		if ready {
 			return
 		}
 	}
@@ -164,6 +249,9 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 	}
 	s.mu.Lock()
 	r.received += n
+	if r.waiting {
+		l.woke = true
+	}
 	signal(st.rdWake)
 	s.mu.Unlock()
 	return nil
@@ -291,49 +379,105 @@ func (l *link) skip(h wire.Header) error {
 	return l.verify(h, p)
 }
 
-// writeLoop is the only goroutine that writes to l. Control frames go
-// first, so acknowledgements never wait behind bulk data.
+// writeLoop writes to l whatever the session has to send, until l or the
+// session ends. Control frames go first, so acknowledgements never wait
+// behind bulk data. A small Write on an idle connection may write its own
+// frame instead (Session.writeNow); l.wmu makes the two take turns.
 func (s *Session) writeLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
-	b := &batch{mac: l.mac, ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)}
-	next := 0 // round-robin start for DATA
 	for {
-		s.mu.Lock()
-		bye, abort := s.fillLocked(b, &next)
-		s.mu.Unlock()
-		if b.mac != nil && len(b.data) > 0 { // outside the lock: the ring region is not freed before it is sent
-			b.dataTag = b.mac.sealAt(b.dataTag[:0], b.dataSeq, b.dataHdr[:], b.data)
+		l.wmu.Lock()
+		wrote, stop := s.flush(l)
+		l.wmu.Unlock()
+		if stop {
+			return
 		}
-		if len(b.ctl) == 0 && len(b.data) == 0 && len(b.tail) == 0 {
+		if !wrote {
 			select {
 			case <-s.wake:
-				continue
 			case <-l.done:
 				return
 			case <-s.done:
 				return
 			}
 		}
-		if err := b.writeTo(l); err != nil {
-			s.linkFailed(l, err)
-			return
-		}
-		s.lastSent.Store(time.Now().UnixNano())
-		if abort != nil {
-			close(abort)
-			return
-		}
-		if bye {
-			s.mu.Lock()
-			s.byeSent = true
-			fin := s.byeRecv
-			s.mu.Unlock()
-			if fin {
-				s.fail(errFinished)
-			}
+	}
+}
+
+// flush builds one batch and writes it to l. It reports whether it wrote
+// anything, and whether l must not be written to again (it failed, or the
+// batch carried an ABORT). Called with l.wmu held.
+func (s *Session) flush(l *link) (wrote, stop bool) {
+	if l.stopped {
+		return false, true
+	}
+	b := l.batch
+	s.mu.Lock()
+	if s.ln != l { // l failed and was replaced meanwhile
+		s.mu.Unlock()
+		l.stopped = true
+		return false, true
+	}
+	bye, abort := s.fillLocked(b, &l.next)
+	s.mu.Unlock()
+	if b.mac != nil && len(b.data) > 0 { // outside the lock: the ring region is not freed before it is sent
+		b.dataTag = b.mac.sealAt(b.dataTag[:0], b.dataSeq, b.dataHdr[:], b.data)
+	}
+	if len(b.ctl) == 0 && len(b.data) == 0 && len(b.tail) == 0 {
+		return false, false
+	}
+	if err := b.writeTo(l); err != nil {
+		l.stopped = true
+		s.linkFailed(l, err)
+		return true, true
+	}
+	s.lastSent.Store(time.Now().UnixNano())
+	if abort != nil {
+		l.stopped = true
+		close(abort)
+		return true, true
+	}
+	if bye {
+		s.mu.Lock()
+		s.byeSent = true
+		fin := s.byeRecv
+		s.mu.Unlock()
+		if fin {
+			s.fail(errFinished)
 		}
 	}
+	return true, false
+}
+
+// writeNow writes what a Write just put in the send buffer from the
+// caller's goroutine, sparing the switch to the writeLoop, when that is
+// sure not to block: the writeLoop is not writing and the kernel holds
+// none of the connection's bytes. Otherwise, or if anything is left, it
+// wakes the writeLoop.
+func (s *Session) writeNow() {
+	s.mu.Lock()
+	l := s.ln
+	s.mu.Unlock()
+	if l == nil || !l.wmu.TryLock() {
+		s.wakeWriter()
+		return
+	}
+	if l.stopped || !l.idle() {
+		l.wmu.Unlock()
+		s.wakeWriter()
+		return
+	}
+	s.flush(l)
+	l.wmu.Unlock()
+	s.mu.Lock()
+	for _, st := range s.streams {
+		if w := &st.snd; !w.stopped && w.sent != w.written {
+			s.wakeWriter()
+			break
+		}
+	}
+	s.mu.Unlock()
 }
 
 // fillLocked builds the next batch from the session's state. It reports

@@ -21,9 +21,11 @@ import (
 //
 // Goroutines: a session runs a supervisor (keepalives, linger, reconnects)
 // for its whole life and, for each connection it uses, a readLoop and a
-// writeLoop; only the writeLoop writes to the connection. Lock order:
-// Stream.rdMu or Stream.wrMu, then Session.resumeMu, then Session.mu;
-// deadline mutexes are leaves.
+// writeLoop. The readLoop reads the connection, or lends reading to Reads
+// that wait for data (link.rtok); the writeLoop writes it, or lets a small
+// Write on an idle connection write its own frame (link.wmu). Lock order:
+// Stream.rdMu or Stream.wrMu, then link.rtok or link.wmu, then
+// Session.resumeMu, then Session.mu; deadline mutexes are leaves.
 type Session struct {
 	cfg    *Config
 	role   wire.Role

@@ -60,6 +60,7 @@ type recvHalf struct {
 	closed                        bool // CloseRead: STOP to send, data discarded
 	stopSent                      bool
 	reack                         bool // acknowledge again: the connection was resumed
+	waiting                       bool // a Read waits for data
 }
 
 func newStream(s *Session, id uint8) *Stream {
