@@ -105,6 +105,20 @@ func TestReadDirect(t *testing.T) {
 				t.Fatalf("after the timeout: %v", err)
 			}
 		}},
+		{"a stream ends the grant", func(t *testing.T, c, s *Session) {
+			// Large frames go back to the readLoop, which reads ahead.
+			data := randomBytes(2<<20, 5)
+			go s.Stream(0).Write(data)
+			got := make([]byte, len(data))
+			if _, err := io.ReadFull(c.Stream(0), got); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read: %v", err)
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.ln.granted.Load() {
+				t.Fatal("reading is still lent after a stream of large frames")
+			}
+		}},
 		{"small messages both ways", func(t *testing.T, c, s *Session) {
 			// A ping-pong: Reads read directly, Writes write directly.
 			go func() {

@@ -44,6 +44,7 @@ type link struct {
 	granted atomic.Bool   // a waiting Read may read conn itself
 	reclaim chan struct{} // cap 1: the readLoop should take reading back
 	woke    bool          // the last frame handled woke a waiting Read; guarded by rtok
+	bulk    bool          // the last DATA frame handled was large; guarded by rtok
 }
 
 // Corker is implemented by a connection under TLS that can gather the

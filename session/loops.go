@@ -11,11 +11,13 @@ import (
 
 // readLoop reads frames from l until it fails and applies them.
 //
-// When a frame wakes a Read that was waiting for data, the readLoop grants
-// reading to Reads: the next Read that has to wait reads the connection
-// itself (readDirect) rather than sleeping until the readLoop wakes it. A
-// message then costs no switch between goroutines, which on a round trip
-// is most of farpipe's overhead over plain TCP. While reading is granted
+// When a small DATA frame wakes a Read that was waiting for data, the
+// readLoop grants reading to Reads: the next Read that has to wait reads
+// the connection itself (readDirect) rather than sleeping until the
+// readLoop wakes it. A message then costs no switch between goroutines,
+// which on a round trip is most of farpipe's overhead over plain TCP. A
+// large frame ends the grant: for a stream, the readLoop reading ahead
+// while the application writes out what it read is faster. While reading is granted
 // the readLoop watches: it takes reading back whenever no Read is reading
 // (at most grantCheck later), at once when a Write waits for the window
 // (it needs the acknowledgements), and when the connection or the session
@@ -46,6 +48,9 @@ func (s *Session) readLoop(l *link) {
 			case <-s.done:
 				force = true
 			}
+			if !l.granted.Load() {
+				continue // the Read gave reading back
+			}
 			if force {
 				l.rtok.Lock() // wait for the Read to finish with the connection
 			} else if !l.rtok.TryLock() {
@@ -67,7 +72,7 @@ func (s *Session) readLoop(l *link) {
 			s.lastRecv.Store(time.Now().UnixNano())
 			err = s.handle(l, h)
 		}
-		if l.woke && err == nil {
+		if l.woke && !l.bulk && err == nil {
 			l.granted.Store(true)
 		}
 		l.woke = false
@@ -103,6 +108,10 @@ func (s *Session) readDirect(l *link, st *Stream) {
 			l.granted.Store(false)
 			s.linkFailed(l, err)
 			return
+		}
+		if l.bulk { // a stream, not messages: the readLoop reads ahead better
+			l.granted.Store(false)
+			signal(l.reclaim)
 		}
 		s.mu.Lock()
 		r := &st.rcv
@@ -249,9 +258,7 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 	}
 	s.mu.Lock()
 	r.received += n
-	if r.waiting {
-		l.woke = true
-	}
+	l.woke, l.bulk = r.waiting, n > smallData
 	signal(st.rdWake)
 	s.mu.Unlock()
 	return nil
