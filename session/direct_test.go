@@ -13,26 +13,67 @@ import (
 
 // grant makes c's stream 0 read directly: a message from s wakes a
 // waiting Read, after which the readLoop lends reading to Reads. It fails
-// the test if reading was not lent, so that the cases below do test it.
+// the test if reading was never seen lent, so that the cases below do test
+// it. (The readLoop takes reading back after a few ms of no Read, so the
+// check is made right after the Read returns, a few times over.)
 func grant(t *testing.T, c, s *Session) {
 	t.Helper()
-	got := make(chan error, 1)
-	go func() {
-		_, err := io.ReadFull(c.Stream(0), make([]byte, 5))
-		got <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let the Read wait
-	if _, err := s.Stream(0).Write([]byte("hello")); err != nil {
-		t.Fatal(err)
+	for range 20 {
+		lent := make(chan bool, 1)
+		go func() {
+			_, err := io.ReadFull(c.Stream(0), make([]byte, 5))
+			c.mu.Lock()
+			l := c.ln
+			c.mu.Unlock()
+			lent <- err == nil && l != nil && l.granted.Load()
+		}()
+		time.Sleep(20 * time.Millisecond) // let the Read wait
+		if _, err := s.Stream(0).Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if <-lent {
+			return
+		}
 	}
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
+	t.Fatal("reading was never lent to a Read that waited")
+}
+
+// slowWatch makes readLoops take reading back only after a second without
+// a Read, so that reading stays lent between the steps of a test.
+func slowWatch(t *testing.T) {
+	old := grantCheck
+	grantCheck = time.Second
+	t.Cleanup(func() { grantCheck = old })
+}
+
+// readingDirect waits until a Read of c waits on the connection itself,
+// and fails the test if none does.
+func readingDirect(t *testing.T, c *Session) {
+	t.Helper()
 	c.mu.Lock()
 	l := c.ln
 	c.mu.Unlock()
-	if l == nil || !l.granted.Load() {
-		t.Fatal("reading was not lent to the Read that waited")
+	for range 500 {
+		l.kmu.Lock()
+		peeking := l.peeking
+		l.kmu.Unlock()
+		if peeking {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("no Read waits on the connection")
+}
+
+// waitErr returns what errc delivers, failing the test if nothing comes.
+func waitErr(t *testing.T, errc chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Read did not return")
+		return nil
 	}
 }
 
@@ -46,6 +87,7 @@ func randomBytes(n int, seed byte) []byte {
 // Reads: every case checks a checksum of everything sent against
 // everything received.
 func TestReadDirect(t *testing.T) {
+	slowWatch(t)
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T, c, s *Session)
@@ -119,6 +161,83 @@ func TestReadDirect(t *testing.T) {
 				t.Fatal("reading is still lent after a stream of large frames")
 			}
 		}},
+		{"a deadline set while a Read waits on the connection", func(t *testing.T, c, s *Session) {
+			st := c.Stream(0)
+			errc := make(chan error, 1)
+			go func() {
+				_, err := st.Read(make([]byte, 1))
+				errc <- err
+			}()
+			readingDirect(t, c)
+			st.SetReadDeadline(time.Now())
+			if err := waitErr(t, errc); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("got %v, want ErrTimeout", err)
+			}
+			st.SetReadDeadline(time.Time{})
+			data := randomBytes(300<<10, 6)
+			go s.Stream(0).Write(data)
+			got := make([]byte, len(data))
+			if _, err := io.ReadFull(st, got); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("after the timeout: %v", err)
+			}
+		}},
+		{"CloseRead while a Read waits on the connection", func(t *testing.T, c, s *Session) {
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Stream(0).Read(make([]byte, 1))
+				errc <- err
+			}()
+			readingDirect(t, c)
+			c.Stream(0).CloseRead()
+			if err := waitErr(t, errc); !errors.Is(err, ErrClosed) {
+				t.Fatalf("got %v, want ErrClosed", err)
+			}
+		}},
+		{"Abort while a Read waits on the connection", func(t *testing.T, c, s *Session) {
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Stream(0).Read(make([]byte, 1))
+				errc <- err
+			}()
+			readingDirect(t, c)
+			c.Abort("enough")
+			var ae *AbortError
+			if err := waitErr(t, errc); !errors.As(err, &ae) {
+				t.Fatalf("got %v, want an AbortError", err)
+			}
+		}},
+		{"kicks at any moment lose nothing", func(t *testing.T, c, s *Session) {
+			// Deadline changes kick the Read out of its wait for the next
+			// frame, over and over, while messages stream in.
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						c.Stream(0).SetReadDeadline(time.Time{})
+					}
+				}
+			}()
+			var sent [][]byte
+			for i := range 3000 {
+				sent = append(sent, randomBytes(1+i%3000, byte(i)))
+			}
+			go func() {
+				for _, m := range sent {
+					if _, err := s.Stream(0).Write(m); err != nil {
+						return
+					}
+				}
+				s.Stream(0).CloseWrite()
+			}()
+			got, err := io.ReadAll(c.Stream(0))
+			if err != nil || !bytes.Equal(got, bytes.Join(sent, nil)) {
+				t.Fatalf("received %d bytes (%v), want %d", len(got), err, len(bytes.Join(sent, nil)))
+			}
+		}},
 		{"small messages both ways", func(t *testing.T, c, s *Session) {
 			// A ping-pong: Reads read directly, Writes write directly.
 			go func() {
@@ -145,7 +264,10 @@ func TestReadDirect(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, s := pair(t, nil)
+			// No keepalives: nothing arrives to end a wait by chance.
+			cfg := DefaultConfig()
+			cfg.KeepaliveInterval, cfg.KeepaliveTimeout = time.Hour, 2*time.Hour
+			c, s := pair(t, cfg)
 			grant(t, c, s)
 			tc.run(t, c, s)
 		})
@@ -155,6 +277,7 @@ func TestReadDirect(t *testing.T) {
 // TestReadDirectResumes: the connection fails while a Read reads it
 // directly; the session resumes and the Read gets every byte.
 func TestReadDirectResumes(t *testing.T) {
+	slowWatch(t)
 	cfg := DefaultConfig()
 	cfg.Auth = keyAuth{key: []byte("the right key, 32 bytes long....")}
 	cfg.BackoffMax = 50 * time.Millisecond
@@ -166,7 +289,7 @@ func TestReadDirectResumes(t *testing.T) {
 		b, _ := io.ReadAll(c.Stream(0))
 		got <- sha256.Sum256(b)
 	}()
-	time.Sleep(20 * time.Millisecond) // the Read now waits on the connection
+	readingDirect(t, c)
 	c.mu.Lock()
 	c.ln.conn.Close() // cut it under the Read
 	c.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +46,55 @@ type link struct {
 	reclaim chan struct{} // cap 1: the readLoop should take reading back
 	woke    bool          // the last frame handled woke a waiting Read; guarded by rtok
 	bulk    bool          // the last DATA frame handled was large; guarded by rtok
+
+	// kmu guards the fields below and conn's read deadline.
+	kmu     sync.Mutex
+	peeking bool      // a Read in readDirect waits for the next frame to start
+	kicked  bool      // that Read must stop waiting and look again (kick)
+	rdLimit time.Time // conn's read deadline outside a kick: closeWrite's linger
+}
+
+// kick makes a Read that waits in readDirect for the next frame return and
+// look again at its stream: its deadline changed, it was closed, the
+// session is being aborted. It only interrupts the wait between frames,
+// never a frame half read.
+func (l *link) kick() {
+	l.kmu.Lock()
+	defer l.kmu.Unlock()
+	l.kicked = true
+	if l.peeking {
+		l.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: the wait ends now
+	}
+}
+
+// waitFrame waits, kickably, until the next frame's first bytes can be
+// read. It reports false if the Read was kicked or err if the connection
+// failed.
+func (l *link) waitFrame() (ok bool, err error) {
+	if l.rd.Buffered() > 0 {
+		return true, nil
+	}
+	l.kmu.Lock()
+	if l.kicked {
+		l.kicked = false
+		l.kmu.Unlock()
+		return false, nil
+	}
+	l.peeking = true
+	l.kmu.Unlock()
+	err = l.rd.Wait()
+	l.kmu.Lock()
+	l.peeking = false
+	kicked := l.kicked
+	if kicked {
+		l.kicked = false
+		l.conn.SetReadDeadline(l.rdLimit)
+	}
+	l.kmu.Unlock()
+	if kicked && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+		return false, nil // nothing was consumed
+	}
+	return err == nil, err
 }
 
 // Corker is implemented by a connection under TLS that can gather the
@@ -89,7 +139,10 @@ func (l *link) close() {
 // it closes its side, then closes l.
 func (l *link) closeWrite(linger time.Duration) {
 	if cw, ok := l.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		l.conn.SetReadDeadline(time.Now().Add(linger))
+		l.kmu.Lock()
+		l.rdLimit = time.Now().Add(linger)
+		l.conn.SetReadDeadline(l.rdLimit)
+		l.kmu.Unlock()
 		return
 	}
 	l.close()

@@ -88,8 +88,8 @@ func (s *Session) readLoop(l *link) {
 // a Read is still reading, then less and less often while one is, down to
 // every maxGrantCheck: the longest that frames then wait in the socket
 // after the application stopped reading.
-const (
-	grantCheck    = 2 * time.Millisecond
+var (
+	grantCheck    = 2 * time.Millisecond // a variable for the tests
 	maxGrantCheck = 100 * time.Millisecond
 )
 
@@ -98,6 +98,15 @@ const (
 // no longer granted. Called with l.rtok held.
 func (s *Session) readDirect(l *link, st *Stream) {
 	for l.granted.Load() && !s.ended() {
+		ok, err := l.waitFrame()
+		if err != nil {
+			l.granted.Store(false)
+			s.linkFailed(l, err)
+			return
+		}
+		if !ok {
+			return // kicked: the Read looks at its stream again
+		}
 		h, err := l.rd.Next()
 		if err == nil {
 			s.lastRecv.Store(time.Now().UnixNano())

@@ -230,6 +230,7 @@ func (s *Session) abort(code AbortCode, reason string) error {
 		st.progressLocked()
 		signal(st.rdWake)
 	}
+	s.kickReaderLocked()
 	if s.ln == nil { // disconnected: nobody to tell
 		s.mu.Unlock()
 		s.fail(e)
@@ -317,6 +318,14 @@ func (s *Session) ackSoonLocked() {
 	if !s.ackArmed {
 		s.ackArmed = true
 		s.ackTimer.Reset(ackDelay)
+	}
+}
+
+// kickReaderLocked makes a Read that reads the connection itself, if there
+// is one, look at its stream again (link.kick).
+func (s *Session) kickReaderLocked() {
+	if l := s.ln; l != nil {
+		l.kick()
 	}
 }
 

@@ -128,6 +128,7 @@ func (st *Stream) closeReadLocked() {
 		r.delivered = r.consumed
 	}
 	signal(st.rdWake)
+	st.s.kickReaderLocked()
 	st.s.wakeWriter()
 }
 
@@ -171,6 +172,9 @@ func (st *Stream) Drain(ctx context.Context) error {
 // SetReadDeadline sets the deadline for pending and future Reads.
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rdDead.set(t)
+	st.s.mu.Lock()
+	st.s.kickReaderLocked() // a Read with a deadline must not wait on the connection
+	st.s.mu.Unlock()
 	return nil
 }
 

@@ -45,6 +45,17 @@ func (r *Reader) Next() (Header, error) {
 	return h, nil
 }
 
+// Buffered returns how many bytes of the source are already buffered.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Wait waits until the next bytes can be read without blocking, consuming
+// none, and returns the source's error if there are none. Wait stopped by a
+// timeout leaves the Reader as it was.
+func (r *Reader) Wait() error {
+	_, err := r.br.Peek(1)
+	return err
+}
+
 // Payload reads the whole payload of a control frame into a buffer owned by
 // the Reader, valid until the next call. It must not be used for DATA frames.
 func (r *Reader) Payload() ([]byte, error) {
