@@ -17,11 +17,11 @@ import (
 // readLoop wakes it. A message then costs no switch between goroutines,
 // which on a round trip is most of farpipe's overhead over plain TCP. A
 // large frame ends the grant: for a stream, the readLoop reading ahead
-// while the application writes out what it read is faster. While reading is granted
-// the readLoop watches: it takes reading back whenever no Read is reading
-// (at most grantCheck later), at once when a Write waits for the window
-// (it needs the acknowledgements), and when the connection or the session
-// ends.
+// while the application writes out what it read is faster. While reading
+// is granted the readLoop watches: it takes reading back when no Read is
+// reading (grantCheck later, then less often while one is), at once when a
+// Write waits for the window (it needs the acknowledgements) or a Read has
+// a deadline, and when the connection or the session ends.
 func (s *Session) readLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
