@@ -18,7 +18,8 @@ type verdict struct {
 }
 
 // goals checks the performance goals: farpipe within 10% of the ceiling
-// and ahead of its peers, with and without encryption, and its memory.
+// and ahead of its peers, with and without encryption, its memory and its
+// round trip.
 func (r *results) goals() []verdict {
 	var out []verdict
 	for _, t := range r.tools {
@@ -29,7 +30,11 @@ func (r *results) goals() []verdict {
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ 0.90× %s", t.label, ceilingLabel(t.kind)), 0.90, ceilingOf(t.kind)),
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ %.2f× %s", t.label, rivalMargin(t.kind), rivalLabels(t.kind)), rivalMargin(t.kind), rivalsOf(t.kind)))
 	}
-	return append(out, r.memoryGoal())
+	out = append(out, r.memoryGoal())
+	if r.latency != nil {
+		out = append(out, latencyGoal(r.latency))
+	}
+	return out
 }
 
 // rivalMargin is how far ahead of its peers farpipe of kind k must be.

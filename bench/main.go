@@ -28,6 +28,7 @@ type config struct {
 	chart   string        // where to write the PNG; "" for none
 	timeout time.Duration // longest a single transfer may take
 	tmpfs   string        // where the random data lives
+	rounds  int           // rounds of the round-trip comparison; 0: none
 }
 
 func main() {
@@ -56,8 +57,9 @@ func parseFlags(args []string) (*config, error) {
 	chart := fs.String("chart", "", "where to write the chart (default docs/performance.png in the repository; \"none\" for no chart)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a single transfer may take")
 	tmpfs := fs.String("tmpfs", "/dev/shm", "a tmpfs directory for the random data")
+	rounds := fs.Int("latency-rounds", 11, "rounds of 1000 round trips comparing farpipe with raw TCP (0: skip)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./bench [flags]\n\nMeasures farpipe's throughput on loopback against gocopy (the ceiling) and its peers.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: go run ./bench [flags]\n\nMeasures farpipe's throughput on loopback against gocopy (the ceiling) and its peers, and its round trip against raw TCP.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +75,10 @@ func parseFlags(args []string) (*config, error) {
 	if *runs < 1 {
 		return nil, fmt.Errorf("farpipe bench: --runs %d: give at least 1", *runs)
 	}
-	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs}
+	if *rounds < 0 {
+		return nil, fmt.Errorf("farpipe bench: --latency-rounds %d: give 0 or more", *rounds)
+	}
+	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs, rounds: *rounds}
 	if cfg.peers, err = parseList("--peers", *peers, peerNames); err != nil {
 		return nil, err
 	}
@@ -139,6 +144,9 @@ func run(ctx context.Context, cfg *config) error {
 	res := h.measure(ctx)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("farpipe bench: interrupted: %v", err)
+	}
+	if cfg.rounds > 0 {
+		res.latency = measureLatency(cfg.rounds)
 	}
 
 	fmt.Println()

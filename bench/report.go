@@ -30,6 +30,10 @@ func (r *results) writeReport(w io.Writer, notes []string) {
 	fmt.Fprintln(w, "× ceiling: to gocopy (plain tools) or gocopy --tls (encrypted ones); × best peer: to the best of mbuffer/socat (plain) or to ssh (encrypted)")
 	fmt.Fprintln(w, "GB/s: 10^9 bytes/s, median and min–max over the runs; CPU: user+system seconds of both ends per GiB; RSS: highest peak of each end")
 	fmt.Fprintln(w)
+	if r.latency != nil {
+		writeLatency(w, r.latency)
+		fmt.Fprintln(w)
+	}
 	writeGoals(w, r.goals())
 	if len(notes) > 0 {
 		fmt.Fprintln(w)

@@ -98,6 +98,8 @@ type results struct {
 	goVersion        string // the Go toolchain that built it
 	cpus             int    // CPUs of this machine
 	loadBefore, load string // 1-minute load average before and after the transfers
+
+	latency []latency // round trips; nil if not measured
 }
 
 func newResults(size int64, runs int, tools []tool, data []string) *results {

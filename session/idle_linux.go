@@ -3,16 +3,23 @@ package session
 import "golang.org/x/sys/unix"
 
 // idle reports whether the kernel holds none of l's bytes unsent or
-// unacknowledged, so that a small write returns at once.
+// unacknowledged, so that a small write returns at once. Called with
+// l.wmu held.
 func (l *link) idle() bool {
 	if l.raw == nil {
 		return false
 	}
-	queued, errno := -1, error(nil)
-	if err := l.raw.Control(func(fd uintptr) {
-		queued, errno = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-	}); err != nil || errno != nil {
+	if l.outq == nil {
+		l.outq = func(fd uintptr) {
+			n, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+			if err != nil {
+				n = -1
+			}
+			l.queued = n
+		}
+	}
+	if err := l.raw.Control(l.outq); err != nil {
 		return false
 	}
-	return queued == 0
+	return l.queued == 0
 }

@@ -31,13 +31,16 @@ type link struct {
 	corker Corker
 	// raw is the socket under conn (under TLS too), for idle; nil if none.
 	raw syscall.RawConn
+	tag [TagLen]byte // verify's buffer for a frame's tag; guarded by rtok
 
 	// wmu is held by whoever writes to conn: the writeLoop, or a Write in
 	// Session.writeNow. It guards the fields below.
 	wmu     sync.Mutex
 	batch   *batch
-	next    int  // the stream whose DATA goes first next time (round robin)
-	stopped bool // conn failed or carried an ABORT: write nothing more
+	outq    func(fd uintptr) // idle's query, made once: no allocation per Write
+	queued  int              // what outq found, or -1
+	next    int              // the stream whose DATA goes first next time (round robin)
+	stopped bool             // conn failed or carried an ABORT: write nothing more
 
 	// rtok, the read token, is held by whoever reads conn: the readLoop
 	// or, while granted, a Read waiting for data (Session.readDirect).

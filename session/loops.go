@@ -321,7 +321,8 @@ type batch struct {
 	dataTag []byte    // the DATA frame's integrity tag
 	dataHdr [wire.HeaderLen]byte
 	dataSeq uint64
-	tail    []byte // FIN frames, which must follow the data
+	hdr     [wire.HeaderLen]byte // put's scratch: no allocation per frame
+	tail    []byte               // FIN frames, which must follow the data
 	bufs    net.Buffers
 	vec     [4][]byte
 }
@@ -362,11 +363,10 @@ func (b *batch) write(l *link) error {
 // put appends a frame, and its integrity tag if the link has them.
 func (b *batch) put(dst []byte, h wire.Header, payload []byte) []byte {
 	h.Length = uint32(len(payload))
-	var hdr [wire.HeaderLen]byte
-	h.Put(hdr[:])
-	dst = append(append(dst, hdr[:]...), payload...)
+	h.Put(b.hdr[:])
+	dst = append(append(dst, b.hdr[:]...), payload...)
 	if b.mac != nil {
-		dst = b.mac.seal(dst, hdr[:], payload)
+		dst = b.mac.seal(dst, b.hdr[:], payload)
 	}
 	return dst
 }
@@ -376,11 +376,10 @@ func (l *link) verify(h wire.Header, payload []byte) error {
 	if l.mac == nil {
 		return nil
 	}
-	var tag [TagLen]byte
-	if err := l.rd.ReadTrailer(tag[:]); err != nil {
+	if err := l.rd.ReadTrailer(l.tag[:]); err != nil {
 		return err
 	}
-	return l.mac.verify(h, payload, tag[:])
+	return l.mac.verify(h, payload, l.tag[:])
 }
 
 // skip discards a DATA frame; its tag is still checked.

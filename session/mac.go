@@ -39,6 +39,7 @@ type macHalf struct {
 	seq     uint64
 	scratch [2 * TagLen]byte
 	nonce   [12]byte
+	hdr     [wire.HeaderLen]byte // verify's encoding of the header: no allocation per frame
 }
 
 func newFrameMAC(sendKey, recvKey []byte) (*frameMAC, error) {
@@ -88,9 +89,8 @@ func (m *frameMAC) sealAt(b []byte, seq uint64, hdr, payload []byte) []byte {
 
 // verify checks the tag of the next frame received.
 func (m *frameMAC) verify(h wire.Header, payload, got []byte) error {
-	var hdr [wire.HeaderLen]byte
-	h.Put(hdr[:])
-	want := m.recv.tag(m.recv.seq, hdr[:], payload)
+	h.Put(m.recv.hdr[:])
+	want := m.recv.tag(m.recv.seq, m.recv.hdr[:], payload)
 	m.recv.seq++
 	if subtle.ConstantTimeCompare(want, got) != 1 {
 		return fmt.Errorf("%w: %v frame on channel %d failed its integrity check: the connection was tampered with", wire.ErrMalformed, h.Type, h.Channel)
