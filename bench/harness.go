@@ -33,11 +33,6 @@ type harness struct {
 	trials   int    // transfers started, to name files
 }
 
-// logf prints a progress line on standard error.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "farpipe bench: "+format+"\n", args...)
-}
-
 // note records a remark for the report and prints it now.
 func (h *harness) note(format string, args ...any) {
 	n := fmt.Sprintf(format, args...)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -93,4 +94,9 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// logf prints a progress line on standard error.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "farpipe bench: "+format+"\n", args...)
 }
