@@ -232,3 +232,60 @@ func TestResumeGivesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeMessages: small messages back and forth, each waiting for its
+// echo, while the connection is reset again and again. Reads then read
+// the connection themselves and small Writes write their own frames (the
+// paths of a round trip), and every resumption must leave them intact.
+func TestResumeMessages(t *testing.T) {
+	for _, dir := range []string{"dialer asks", "listener asks"} {
+		t.Run(dir, func(t *testing.T) {
+			d, a, p := faultPipe(t)
+			asker, echoer := d, a
+			if dir == "listener asks" {
+				asker, echoer = a, d
+			}
+			go func() { // echo every message: a 2-byte length, then the bytes
+				for {
+					var hdr [2]byte
+					if _, err := io.ReadFull(echoer, hdr[:]); err != nil {
+						return
+					}
+					msg := make([]byte, int(hdr[0])<<8|int(hdr[1]))
+					if _, err := io.ReadFull(echoer, msg); err != nil {
+						return
+					}
+					if _, err := echoer.Write(append(hdr[:], msg...)); err != nil {
+						return
+					}
+				}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			resets := p.ResetEvery(ctx, t, 50*time.Millisecond, 300*time.Millisecond)
+			rng := rand.New(rand.NewPCG(3, 4))
+			deadline := time.Now().Add(3 * time.Second)
+			n := 0
+			for ; time.Now().Before(deadline); n++ {
+				msg := random(1+rng.IntN(4096), uint64(n))
+				out := append([]byte{byte(len(msg) >> 8), byte(len(msg))}, msg...)
+				if _, err := asker.Write(out); err != nil {
+					t.Fatalf("message %d: write: %v", n, err)
+				}
+				back := make([]byte, len(out))
+				if _, err := io.ReadFull(asker, back); err != nil {
+					t.Fatalf("message %d: read: %v", n, err)
+				}
+				if string(back) != string(out) {
+					t.Fatalf("message %d came back different", n)
+				}
+			}
+			cancel()
+			r := <-resets
+			st := asker.Stats()
+			t.Logf("%d messages through %d resets: %d reconnects", n, r, st.Reconnects)
+			if r > 0 && st.Reconnects == 0 {
+				t.Errorf("%d resets but no reconnect", r)
+			}
+		})
+	}
+}
