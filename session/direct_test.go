@@ -14,8 +14,8 @@ import (
 // grant makes c's stream 0 read directly: a message from s wakes a
 // waiting Read, after which the readLoop lends reading to Reads. It fails
 // the test if reading was never seen lent, so that the cases below do test
-// it. (The readLoop takes reading back after a few ms of no Read, so the
-// check is made right after the Read returns, a few times over.)
+// it. (The check is made right after the Read returns, a few times over:
+// a keepalive tick may take reading back meanwhile.)
 func grant(t *testing.T, c, s *Session) {
 	t.Helper()
 	for range 20 {
@@ -36,14 +36,6 @@ func grant(t *testing.T, c, s *Session) {
 		}
 	}
 	t.Fatal("reading was never lent to a Read that waited")
-}
-
-// slowWatch makes readLoops take reading back only after a second without
-// a Read, so that reading stays lent between the steps of a test.
-func slowWatch(t *testing.T) {
-	old := grantCheck
-	grantCheck = time.Second
-	t.Cleanup(func() { grantCheck = old })
 }
 
 // readingDirect waits until a Read of c waits on the connection itself,
@@ -87,7 +79,6 @@ func randomBytes(n int, seed byte) []byte {
 // Reads: every case checks a checksum of everything sent against
 // everything received.
 func TestReadDirect(t *testing.T) {
-	slowWatch(t)
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T, c, s *Session)
@@ -264,7 +255,8 @@ func TestReadDirect(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// No keepalives: nothing arrives to end a wait by chance.
+			// No keepalives: nothing arrives to end a wait by chance, and
+			// no tick takes reading back between the steps of a case.
 			cfg := DefaultConfig()
 			cfg.KeepaliveInterval, cfg.KeepaliveTimeout = time.Hour, 2*time.Hour
 			c, s := pair(t, cfg)
@@ -277,8 +269,9 @@ func TestReadDirect(t *testing.T) {
 // TestReadDirectResumes: the connection fails while a Read reads it
 // directly; the session resumes and the Read gets every byte.
 func TestReadDirectResumes(t *testing.T) {
-	slowWatch(t)
 	cfg := DefaultConfig()
+	// No keepalive ticks, which would take reading back between the steps.
+	cfg.KeepaliveInterval, cfg.KeepaliveTimeout = time.Hour, 2*time.Hour
 	cfg.Auth = keyAuth{key: []byte("the right key, 32 bytes long....")}
 	cfg.BackoffMax = 50 * time.Millisecond
 	c, s, _ := acceptorPair(t, cfg)

@@ -68,6 +68,9 @@ func (l *link) kick() {
 	if l.peeking {
 		l.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: the wait ends now
 	}
+	if l.granted.Load() {
+		signal(l.reclaim) // and the readLoop reads, unless a Read still does
+	}
 }
 
 // waitFrame waits, kickably, until the next frame's first bytes can be
@@ -307,6 +310,9 @@ func (s *Session) tick(now time.Time) {
 	if l != nil && now.Sub(time.Unix(0, s.lastSent.Load())) >= s.cfg.KeepaliveInterval {
 		s.pingDue = true
 		s.wakeWriter()
+	}
+	if l != nil && l.granted.Load() {
+		signal(l.reclaim) // the readLoop reads again if no Read does
 	}
 	s.mu.Unlock()
 	switch {

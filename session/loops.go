@@ -18,30 +18,19 @@ import (
 // which on a round trip is most of farpipe's overhead over plain TCP. A
 // large frame ends the grant: for a stream, the readLoop reading ahead
 // while the application writes out what it read is faster. While reading
-// is granted the readLoop watches: it takes reading back when no Read is
-// reading (grantCheck later, then less often while one is), at once when a
-// Write waits for the window (it needs the acknowledgements) or a Read has
-// a deadline, and when the connection or the session ends.
+// is granted the readLoop sleeps until asked to take it back (l.reclaim),
+// which it does unless a Read is reading: at the supervisor's next tick
+// (a quarter of the keepalive interval), at once when a Write waits for
+// the window (it needs the acknowledgements), when a Read has a deadline,
+// is closed or the session aborted (kick), and when the connection or the
+// session ends.
 func (s *Session) readLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
-	var watch *time.Timer
-	defer func() {
-		if watch != nil {
-			watch.Stop()
-		}
-	}()
-	check := grantCheck
 	for {
 		if l.granted.Load() {
-			if watch == nil {
-				watch = time.NewTimer(check)
-			} else {
-				watch.Reset(check)
-			}
 			force := false
 			select {
-			case <-watch.C:
 			case <-l.reclaim:
 			case <-l.done:
 				force = true
@@ -54,10 +43,8 @@ func (s *Session) readLoop(l *link) {
 			if force {
 				l.rtok.Lock() // wait for the Read to finish with the connection
 			} else if !l.rtok.TryLock() {
-				check = min(2*check, maxGrantCheck) // a Read is reading: look less often
-				continue
+				continue // a Read is reading
 			}
-			check = grantCheck
 			l.granted.Store(false)
 			l.rtok.Unlock()
 			continue
@@ -83,15 +70,6 @@ func (s *Session) readLoop(l *link) {
 		}
 	}
 }
-
-// While reading is granted, the readLoop checks after grantCheck whether
-// a Read is still reading, then less and less often while one is, down to
-// every maxGrantCheck: the longest that frames then wait in the socket
-// after the application stopped reading.
-var (
-	grantCheck    = 2 * time.Millisecond // a variable for the tests
-	maxGrantCheck = 100 * time.Millisecond
-)
 
 // readDirect reads and applies frames from l in the goroutine of a Read
 // that waits for st's data, until st has something for it or reading is
