@@ -128,7 +128,7 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 				signal(l.reclaim)
 			} else if l.rtok.TryLock() {
 				s.mu.Unlock()
-				s.readDirect(l, st)
+				s.readDirect(l)
 				l.rtok.Unlock()
 				s.mu.Lock()
 				continue

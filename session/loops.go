@@ -50,15 +50,7 @@ func (s *Session) readLoop(l *link) {
 			continue
 		}
 		l.rtok.Lock()
-		h, err := l.rd.Next()
-		if err == nil && s.ended() {
-			l.rtok.Unlock()
-			continue // the session is over: drain until the peer closes
-		}
-		if err == nil {
-			s.lastRecv.Store(time.Now().UnixNano())
-			err = s.handle(l, h)
-		}
+		err := s.applyNext(l)
 		if l.woke && !l.bulk && err == nil {
 			l.granted.Store(true)
 		}
@@ -71,43 +63,37 @@ func (s *Session) readLoop(l *link) {
 	}
 }
 
-// readDirect reads and applies frames from l in the goroutine of a Read
-// that waits for st's data, until st has something for it or reading is
-// no longer granted. Called with l.rtok held.
-func (s *Session) readDirect(l *link, st *Stream) {
-	for l.granted.Load() && !s.ended() {
-		ok, err := l.waitFrame()
-		if err != nil {
-			l.granted.Store(false)
-			s.linkFailed(l, err)
-			return
-		}
-		if !ok {
-			return // kicked: the Read looks at its stream again
-		}
-		h, err := l.rd.Next()
-		if err == nil {
-			s.lastRecv.Store(time.Now().UnixNano())
-			err = s.handle(l, h)
-		}
-		l.woke = false
-		if err != nil {
-			l.granted.Store(false)
-			s.linkFailed(l, err)
-			return
-		}
-		if l.bulk { // a stream, not messages: the readLoop reads ahead better
-			l.granted.Store(false)
-			signal(l.reclaim)
-		}
-		s.mu.Lock()
-		r := &st.rcv
-		ready := r.received > r.consumed || r.finRecv || r.closed || s.err != nil || s.aborted != nil
-		s.mu.Unlock()
-		if ready {
-			return
-		}
+// readDirect reads and applies the next frame from l in the goroutine of
+// a Read that waits for data, if reading is still lent to Reads; the Read
+// then looks at its stream again. Called with l.rtok held.
+func (s *Session) readDirect(l *link) {
+	if !l.granted.Load() || s.ended() {
+		return
 	}
+	ok, err := l.waitFrame() // not ok: kicked, nothing read
+	if ok {
+		err = s.applyNext(l)
+	}
+	l.woke = false
+	switch {
+	case err != nil:
+		l.granted.Store(false)
+		s.linkFailed(l, err)
+	case ok && l.bulk: // a stream, not messages: the readLoop reads ahead better
+		l.granted.Store(false)
+		signal(l.reclaim)
+	}
+}
+
+// applyNext reads the next frame from l and applies it; once the session
+// is over it only drains. Called with l.rtok held.
+func (s *Session) applyNext(l *link) error {
+	h, err := l.rd.Next()
+	if err != nil || s.ended() {
+		return err
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	return s.handle(l, h)
 }
 
 func protoErr(format string, args ...any) error {
