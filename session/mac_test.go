@@ -142,16 +142,7 @@ func TestFrameMAC(t *testing.T) {
 			if c.ln.mac == nil {
 				t.Fatal("no frame MAC on an unencrypted link with frame keys")
 			}
-			errc := make(chan error, 1)
-			go func() {
-				st := c.Stream(0)
-				if _, err := st.Write(data); err != nil {
-					errc <- err
-					return
-				}
-				st.CloseWrite()
-				errc <- st.Drain(context.Background())
-			}()
+			errc := writeAll(c.Stream(0), data)
 			got, rerr := io.ReadAll(s.Stream(0))
 			werr := <-errc
 			if tt.flipAt < 0 {

@@ -60,21 +60,27 @@ func pair(t testing.TB, cfg *Config) (client, server *Session) {
 	return client, r.s
 }
 
+// writeAll writes data to st in a goroutine, closes st and waits until
+// the peer confirms delivery; the channel delivers the first error, or nil.
+func writeAll(st *Stream, data []byte) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		if _, err := st.Write(data); err != nil {
+			errc <- err
+			return
+		}
+		st.CloseWrite()
+		errc <- st.Drain(context.Background())
+	}()
+	return errc
+}
+
 func TestTransfer(t *testing.T) {
 	for _, size := range []int{0, 1, 100 << 10, 40 << 20} {
 		c, s := pair(t, nil)
 		data := make([]byte, size)
 		rand.NewChaCha8([32]byte{1}).Read(data)
-		errc := make(chan error, 1)
-		go func() {
-			st := c.Stream(0)
-			if _, err := st.Write(data); err != nil {
-				errc <- err
-				return
-			}
-			st.CloseWrite()
-			errc <- st.Drain(context.Background())
-		}()
+		errc := writeAll(c.Stream(0), data)
 		got, err := io.ReadAll(s.Stream(0))
 		if err != nil {
 			t.Fatalf("size %d: read: %v", size, err)
