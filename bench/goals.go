@@ -13,7 +13,7 @@ const rssLimit = 64 << 20
 // verdict is how one goal fared.
 type verdict struct {
 	goal    string // what was asked
-	outcome string // PASS, FAIL or SKIP
+	outcome string // PASS, FAIL or SKIP, or INFO for a figure that is not a goal
 	detail  string // what was measured
 }
 
@@ -29,12 +29,27 @@ func (r *results) goals() []verdict {
 		out = append(out,
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ 0.90× %s", t.label, ceilingLabel(t.kind)), 0.90, ceilingOf(t.kind)),
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ %.2f× %s", t.label, rivalMargin(t.kind), rivalLabels(t.kind)), rivalMargin(t.kind), rivalsOf(t.kind)))
+		if t.kind == plain && r.measured(verifiedCeiling) {
+			v := r.ratioGoal(t, t.label+" ÷ gocopy --verify (no goal)", 0, verifiedCeiling)
+			v.outcome = "INFO"
+			out = append(out, v)
+		}
 	}
 	out = append(out, r.memoryGoal())
 	if r.latency != nil {
 		out = append(out, latencyGoal(r.latency))
 	}
 	return out
+}
+
+// measured reports whether any tool sel picks has a measurement.
+func (r *results) measured(sel selector) bool {
+	for _, d := range r.data {
+		if r.bestMedian(d, sel) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // rivalMargin is how far ahead of its peers farpipe of kind k must be.

@@ -13,7 +13,7 @@ import (
 
 // peerNames are the tools --peers chooses from, in the order of the report:
 // the plain ones, then the encrypted ones, each group led by its ceiling.
-var peerNames = []string{"gocopy", "farpipe-plain", "mbuffer", "socat", "nc", "gocopy-tls", "farpipe-tls", "ssh"}
+var peerNames = []string{"gocopy", "gocopy-verify", "farpipe-plain", "mbuffer", "socat", "nc", "gocopy-tls", "farpipe-tls", "ssh"}
 
 // peer is a tool the harness knows how to run.
 type peer struct {
@@ -38,6 +38,11 @@ func (h *harness) catalog() []*peer {
 			tool: tool{name: "gocopy", label: "gocopy", kind: plain, ceiling: true, usage: true},
 			recv: withAddr(h.gocopy, "recv", "--listen"),
 			send: withAddr(h.gocopy, "send"),
+		},
+		{
+			tool: tool{name: "gocopy-verify", label: "gocopy --verify", kind: plain, verified: true, usage: true},
+			recv: withAddr(h.gocopy, "recv", "--verify", "--listen"),
+			send: withAddr(h.gocopy, "send", "--verify"),
 		},
 		{
 			tool: tool{name: "farpipe-plain", label: "farpipe --no-encrypt", kind: plain, farpipe: true, usage: true},

@@ -21,6 +21,7 @@ func TestMedian(t *testing.T) {
 func TestReport(t *testing.T) {
 	tools := []tool{
 		{name: "gocopy", label: "gocopy", kind: plain, ceiling: true, usage: true},
+		{name: "gocopy-verify", label: "gocopy --verify", kind: plain, verified: true, usage: true},
 		{name: "farpipe-plain", label: "farpipe --no-encrypt", kind: plain, farpipe: true, usage: true},
 		{name: "socat", label: "socat", kind: plain, rival: true, usage: true},
 		{name: "ssh", label: "ssh aes128-gcm", kind: encrypted, rival: true},
@@ -32,6 +33,8 @@ func TestReport(t *testing.T) {
 	for _, round := range []int{1, 3} { // 0.95 GB/s: 0.95× and 1.9× gocopy in the same round
 		r.add("farpipe-plain", "zeros", sample{round: round, bytes: 1e9, seconds: 1 / 0.95, cpu: 2, sendRSS: 16 << 20, recvRSS: 70 << 20})
 	}
+	r.add("gocopy-verify", "zeros", sample{round: 1, bytes: 1e9, seconds: 1 / 0.8})
+	r.add("gocopy-verify", "zeros", sample{round: 3, bytes: 1e9, seconds: 1})
 	r.add("socat", "zeros", sample{round: 1, bytes: 1e9, seconds: 1 / 0.8})
 	r.fail("socat", "zeros", "boom")
 
@@ -46,6 +49,8 @@ func TestReport(t *testing.T) {
 		"PASS  farpipe --no-encrypt ≥ 0.90× gocopy                  zeros 0.95× (rounds 0.95–1.90)",
 		"PASS  farpipe --no-encrypt ≥ 1.10× best of mbuffer/socat   zeros 1.19×\n",
 		"FAIL  peak RSS ≤ 64 MiB per farpipe process                highest 70.0 MiB (farpipe --no-encrypt recv, zeros)",
+		"INFO  farpipe --no-encrypt ÷ gocopy --verify (no goal)     zeros 1.06× (rounds 0.95–1.19)",
+		"gocopy --verify           0.90    0.80–1.00      0.90×        1.12×",
 		"note: skipped nc",
 	} {
 		if !strings.Contains(out, want) {

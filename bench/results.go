@@ -20,9 +20,14 @@ type tool struct {
 	label   string // its name in tables and the chart
 	kind    kind
 	ceiling bool // gocopy: the ceiling of its kind
-	rival   bool // a peer the goals compare farpipe with: mbuffer and socat (plain), ssh (encrypted)
-	farpipe bool // farpipe itself: the goals and the memory limit apply
-	usage   bool // both ends are the harness's children, so their CPU time and memory are known
+	// verified marks gocopy --verify: the ceiling for a plain tool that
+	// checks every byte as farpipe --no-encrypt does (a tag per frame and
+	// a checksum of the stream). No goal is measured against it; the
+	// report gives farpipe's ratio to it beside the goals.
+	verified bool
+	rival    bool // a peer the goals compare farpipe with: mbuffer and socat (plain), ssh (encrypted)
+	farpipe  bool // farpipe itself: the goals and the memory limit apply
+	usage    bool // both ends are the harness's children, so their CPU time and memory are known
 }
 
 // sample is one transfer.
@@ -134,6 +139,9 @@ type selector func(tool) bool
 
 // ceilingOf picks the ceiling of kind k.
 func ceilingOf(k kind) selector { return func(t tool) bool { return t.ceiling && t.kind == k } }
+
+// verifiedCeiling picks gocopy --verify.
+func verifiedCeiling(t tool) bool { return t.verified }
 
 // rivalsOf picks the peers farpipe of kind k is compared with.
 func rivalsOf(k kind) selector { return func(t tool) bool { return t.rival && t.kind == k } }

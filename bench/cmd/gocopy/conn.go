@@ -18,14 +18,14 @@ type closeWriter interface {
 // send dials addr, copies standard input to it, closes the writing
 // direction and waits until the receiver closes the connection, which it
 // does once it has written everything out.
-func send(addr string, useTLS bool, wait time.Duration) error {
+func send(addr string, m mode, wait time.Duration) error {
 	growPipe(os.Stdin)
 	raw, err := dial(addr, wait)
 	if err != nil {
 		return err
 	}
 	var c closeWriter = raw.(*net.TCPConn)
-	if useTLS {
+	if m == tlsCopy {
 		tc := tls.Client(raw, clientConfig())
 		if err := handshake(tc); err != nil {
 			raw.Close()
@@ -34,7 +34,12 @@ func send(addr string, useTLS bool, wait time.Duration) error {
 		c = tc
 	}
 	defer c.Close()
-	if _, err := copyFull(c, os.Stdin, make([]byte, bufSize)); err != nil {
+	if m == verifiedCopy {
+		err = sendVerified(c, os.Stdin)
+	} else {
+		_, err = copyFull(c, os.Stdin, make([]byte, bufSize))
+	}
+	if err != nil {
 		return fmt.Errorf("farpipe bench: gocopy send: %v", err)
 	}
 	if err := c.CloseWrite(); err != nil {
@@ -62,10 +67,10 @@ func dial(addr string, wait time.Duration) (net.Conn, error) {
 }
 
 // recv accepts one connection at addr and copies it to standard output.
-func recv(addr string, useTLS bool) error {
+func recv(addr string, m mode) error {
 	growPipe(os.Stdout)
 	var cfg *tls.Config
-	if useTLS {
+	if m == tlsCopy {
 		var err error
 		if cfg, err = serverConfig(); err != nil {
 			return err
@@ -81,14 +86,19 @@ func recv(addr string, useTLS bool) error {
 		return fmt.Errorf("farpipe bench: gocopy recv: %v", err)
 	}
 	defer c.Close()
-	if useTLS {
+	if m == tlsCopy {
 		tc := tls.Server(c, cfg)
 		if err := handshake(tc); err != nil {
 			return err
 		}
 		c = tc
 	}
-	if _, err := copyFull(os.Stdout, c, make([]byte, bufSize)); err != nil {
+	if m == verifiedCopy {
+		err = recvVerified(os.Stdout, c)
+	} else {
+		_, err = copyFull(os.Stdout, c, make([]byte, bufSize))
+	}
+	if err != nil {
 		return fmt.Errorf("farpipe bench: gocopy recv: %v", err)
 	}
 	return nil
