@@ -1,6 +1,7 @@
 // Command bench measures farpipe's throughput on loopback, in one run,
 // against the ceiling any pipeline tool can reach (gocopy, a minimal Go
-// stdin→TCP→stdout copier in bench/cmd/gocopy, plain and with TLS) and
+// stdin→TCP→stdout copier in bench/cmd/gocopy, plain, with TLS, and with
+// --verify the checks farpipe --no-encrypt makes and nothing else) and
 // against its peers (mbuffer, socat, nc and ssh with aes128-gcm through a
 // private sshd), and reports ratios, farpipe's memory and CPU cost, the
 // performance goals as PASS or FAIL, and a chart.
