@@ -9,10 +9,11 @@
 // plain read and write calls through 1 MiB buffers (no splice, no
 // framing, no checksum, no resume) and, with --tls, wraps the connection
 // in crypto/tls TLS 1.3 with AES-128-GCM and an ephemeral certificate that
-// the sender does not verify. With --verify, it checks every byte the way
-// farpipe --no-encrypt does, with a tag on every frame and a checksum of
-// the stream, and nothing else (verify.go). It is a measuring stick, not a tool: it has
-// no authentication and holds up to 1 MiB before writing it out.
+// the sender does not verify. With --verify it frames the stream instead,
+// checking every byte the way farpipe --no-encrypt does, with a tag on
+// every frame and a checksum of the stream, and nothing else (verify.go).
+// It is a measuring stick, not a tool: it has no authentication and holds
+// up to 1 MiB before writing it out.
 package main
 
 import (
