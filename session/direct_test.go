@@ -25,7 +25,7 @@ func grant(t *testing.T, c, s *Session) {
 			c.mu.Lock()
 			l := c.ln
 			c.mu.Unlock()
-			lent <- err == nil && l != nil && l.granted.Load()
+			lent <- err == nil && l != nil && l.own.state().lent
 		}()
 		time.Sleep(20 * time.Millisecond) // let the Read wait
 		if _, err := s.Stream(0).Write([]byte("hello")); err != nil {
@@ -46,15 +46,28 @@ func readingDirect(t *testing.T, c *Session) {
 	l := c.ln
 	c.mu.Unlock()
 	for range 500 {
-		l.kmu.Lock()
-		peeking := l.peeking
-		l.kmu.Unlock()
-		if peeking {
+		if l.own.state().peeking {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatal("no Read waits on the connection")
+}
+
+// sleeping waits until the Read of c's stream id sleeps waiting for data,
+// and fails the test if that does not happen.
+func sleeping(t *testing.T, c *Session, id int) {
+	t.Helper()
+	for range 500 {
+		c.mu.Lock()
+		waiting := c.streams[id].rcv.waiting
+		c.mu.Unlock()
+		if waiting {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("the Read of stream %d does not sleep", id)
 }
 
 // waitErr returns what errc delivers, failing the test if nothing comes.
@@ -148,7 +161,7 @@ func TestReadDirect(t *testing.T) {
 			}
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if c.ln.granted.Load() {
+			if c.ln.own.state().lent {
 				t.Fatal("reading is still lent after a stream of large frames")
 			}
 		}},
@@ -195,6 +208,32 @@ func TestReadDirect(t *testing.T) {
 			var ae *AbortError
 			if err := waitErr(t, errc); !errors.As(err, &ae) {
 				t.Fatalf("got %v, want an AbortError", err)
+			}
+		}},
+		{"a Read sleeps while another reads the connection, which then leaves", func(t *testing.T, c, s *Session) {
+			// Stream 1's Read holds the connection; stream 0's sleeps. When
+			// the first has its message and goes, someone must still read
+			// for the second (issue 11: nobody did).
+			errc := [2]chan error{make(chan error, 1), make(chan error, 1)}
+			read := func(id int) {
+				_, err := io.ReadFull(c.Stream(id), make([]byte, 3))
+				errc[id] <- err
+			}
+			go read(1)
+			readingDirect(t, c)
+			go read(0)
+			sleeping(t, c, 0)
+			if _, err := s.Stream(1).Write([]byte("one")); err != nil {
+				t.Fatal(err)
+			}
+			if err := waitErr(t, errc[1]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Stream(0).Write([]byte("two")); err != nil {
+				t.Fatal(err)
+			}
+			if err := waitErr(t, errc[0]); err != nil {
+				t.Fatal(err)
 			}
 		}},
 		{"kicks at any moment lose nothing", func(t *testing.T, c, s *Session) {

@@ -38,7 +38,7 @@ var (
 	ErrAuth = errors.New("farpipe: authentication failed")
 )
 
-type timeoutError struct{}
+type timeoutError struct{ _ byte }
 
 func (*timeoutError) Error() string          { return "farpipe: i/o timeout" }
 func (*timeoutError) Timeout() bool          { return true }
@@ -63,8 +63,19 @@ func (e *AbortError) Is(err error) bool {
 	return false
 }
 
-type checksumError struct{}
-type closedError struct{}
+// The sentinels' types are not of zero size: pointers to distinct
+// zero-size values may compare equal, and then errors.Is would confuse them.
+type checksumError struct{ _ byte }
+
+type closedError struct{ _ byte }
+
+// finishedError ends a session whose streams all completed (errFinished):
+// an operation after it fails as on a closed connection, but it is not
+// ErrClosed.
+type finishedError struct{ _ byte }
+
+func (*finishedError) Error() string        { return "farpipe: the session has finished" }
+func (*finishedError) Is(target error) bool { return target == net.ErrClosed }
 
 var _ net.Error = (*timeoutError)(nil)
 

@@ -4,7 +4,7 @@ import "golang.org/x/sys/unix"
 
 // idle reports whether the kernel holds none of l's bytes unsent or
 // unacknowledged, so that a small write returns at once. Called with
-// l.wmu held.
+// writing held (owner.lockWrite).
 func (l *link) idle() bool {
 	if l.raw == nil {
 		return false

@@ -121,18 +121,16 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		if r.delivered != r.ackedSent {
 			s.ackSoonLocked()
 		}
-		if l := s.ln; l != nil && l.granted.Load() {
-			if st.rdDead.armed() {
-				// A Read that may time out must not sit in the middle of
-				// a frame: it leaves reading to the readLoop.
-				signal(l.reclaim)
-			} else if l.rtok.TryLock() {
+		if l := s.ln; l != nil {
+			// A Read that may time out must not sit in the middle of a
+			// frame: it leaves reading to the readLoop.
+			if l.own.tryRead(!st.rdDead.armed()) {
 				s.mu.Unlock()
 				s.readDirect(l)
-				l.rtok.Unlock()
 				s.mu.Lock()
 				continue
 			}
+			r.waitOn = l.own // counted there as waiting: someone reads for it
 		}
 		r.waiting = true
 		s.mu.Unlock()
@@ -142,7 +140,20 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		case <-s.done:
 		}
 		s.mu.Lock()
-		r.waiting = false
+		if r.waiting {
+			st.unwaitLocked()
+		}
+	}
+}
+
+// unwaitLocked ends the wait of the stream's Read: it woke up, or what it
+// waited for arrived.
+func (st *Stream) unwaitLocked() {
+	r := &st.rcv
+	r.waiting = false
+	if r.waitOn != nil {
+		r.waitOn.unwait()
+		r.waitOn = nil
 	}
 }
 
@@ -231,8 +242,8 @@ func (st *Stream) writable(check bool) ([]byte, error) {
 			pos := int(w.written % uint64(len(w.ring)))
 			return w.ring[pos : pos+int(min(space, uint64(len(w.ring)-pos)))], nil
 		}
-		if l := s.ln; l != nil && l.granted.Load() {
-			signal(l.reclaim) // the acknowledgements that open the window must be read
+		if l := s.ln; l != nil {
+			l.own.reclaim() // the acknowledgements that open the window must be read
 		}
 		s.mu.Unlock()
 		select {

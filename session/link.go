@@ -7,9 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,76 +29,21 @@ type link struct {
 	corker Corker
 	// raw is the socket under conn (under TLS too), for idle; nil if none.
 	raw syscall.RawConn
-	tag [TagLen]byte // verify's buffer for a frame's tag; guarded by rtok
+	tag [TagLen]byte // verify's buffer for a frame's tag; guarded by the read token
 
-	// wmu is held by whoever writes to conn: the writeLoop, or a Write in
-	// Session.writeNow. It guards the fields below.
-	wmu     sync.Mutex
+	// own says who reads and who writes conn (see owner).
+	own *owner
+
+	// The fields below are guarded by the write side of own (lockWrite).
 	batch   *batch
 	outq    func(fd uintptr) // idle's query, made once: no allocation per Write
 	queued  int              // what outq found, or -1
 	next    int              // the stream whose DATA goes first next time (round robin)
 	stopped bool             // conn failed or carried an ABORT: write nothing more
 
-	// rtok, the read token, is held by whoever reads conn: the readLoop
-	// or, while granted, a Read waiting for data (Session.readDirect).
-	rtok    sync.Mutex
-	granted atomic.Bool   // a waiting Read may read conn itself
-	reclaim chan struct{} // cap 1: the readLoop should take reading back
-	woke    bool          // the last frame handled woke a waiting Read; guarded by rtok
-	bulk    bool          // the last DATA frame handled was large; guarded by rtok
-
-	// kmu guards the fields below and conn's read deadline.
-	kmu     sync.Mutex
-	peeking bool      // a Read in readDirect waits for the next frame to start
-	kicked  bool      // that Read must stop waiting and look again (kick)
-	rdLimit time.Time // conn's read deadline outside a kick: closeWrite's linger
-}
-
-// kick makes a Read that waits in readDirect for the next frame return and
-// look again at its stream: its deadline changed, it was closed, the
-// session is being aborted. It only interrupts the wait between frames,
-// never a frame half read.
-func (l *link) kick() {
-	l.kmu.Lock()
-	defer l.kmu.Unlock()
-	l.kicked = true
-	if l.peeking {
-		l.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: the wait ends now
-	}
-	if l.granted.Load() {
-		signal(l.reclaim) // and the readLoop reads, unless a Read still does
-	}
-}
-
-// waitFrame waits, kickably, until the next frame's first bytes can be
-// read. It reports false if the Read was kicked or err if the connection
-// failed.
-func (l *link) waitFrame() (ok bool, err error) {
-	if l.rd.Buffered() > 0 {
-		return true, nil
-	}
-	l.kmu.Lock()
-	if l.kicked {
-		l.kicked = false
-		l.kmu.Unlock()
-		return false, nil
-	}
-	l.peeking = true
-	l.kmu.Unlock()
-	err = l.rd.Wait()
-	l.kmu.Lock()
-	l.peeking = false
-	kicked := l.kicked
-	if kicked {
-		l.kicked = false
-		l.conn.SetReadDeadline(l.rdLimit)
-	}
-	l.kmu.Unlock()
-	if kicked && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
-		return false, nil // nothing was consumed
-	}
-	return err == nil, err
+	// Guarded by the read token.
+	woke bool // the last frame handled woke a waiting Read
+	bulk bool // the last DATA frame handled was large
 }
 
 // Corker is implemented by a connection under TLS that can gather the
@@ -116,9 +59,9 @@ func newLink(conn net.Conn) *link {
 	sc, writev := conn.(syscall.Conn)
 	l := &link{
 		conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev,
-		reclaim: make(chan struct{}, 1),
-		batch:   &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)},
+		batch: &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)},
 	}
+	l.own = newOwner(conn)
 	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok { // TLS
 		under := nc.NetConn()
 		l.corker, _ = under.(Corker)
@@ -145,10 +88,7 @@ func (l *link) close() {
 // it closes its side, then closes l.
 func (l *link) closeWrite(linger time.Duration) {
 	if cw, ok := l.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		l.kmu.Lock()
-		l.rdLimit = time.Now().Add(linger)
-		l.conn.SetReadDeadline(l.rdLimit)
-		l.kmu.Unlock()
+		l.own.setReadLimit(time.Now().Add(linger))
 		return
 	}
 	l.close()
@@ -185,6 +125,17 @@ func (s *Session) attach(l *link, peerRecv [wire.MaxChannels]uint64, resumed boo
 		}
 	}
 	s.byeQueued, s.byeSent, s.byeRecv = false, false, false
+	asleep := 0
+	for _, st := range s.streams { // Reads asleep now wait for frames from l
+		if r := &st.rcv; r.waiting {
+			if r.waitOn != nil {
+				r.waitOn.unwait()
+			}
+			r.waitOn = l.own
+			asleep++
+		}
+	}
+	l.own.addWaiters(asleep)
 	s.ln = l
 	s.addrs = [2]net.Addr{l.conn.LocalAddr(), l.conn.RemoteAddr()}
 	if resumed {
@@ -311,8 +262,8 @@ func (s *Session) tick(now time.Time) {
 		s.pingDue = true
 		s.wakeWriter()
 	}
-	if l != nil && l.granted.Load() {
-		signal(l.reclaim) // the readLoop reads again if no Read does
+	if l != nil {
+		l.own.reclaim() // the readLoop reads again if no Read does
 	}
 	s.mu.Unlock()
 	switch {

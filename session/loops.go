@@ -12,50 +12,24 @@ import (
 // readLoop reads frames from l until it fails and applies them.
 //
 // When a small DATA frame wakes a Read that was waiting for data, the
-// readLoop grants reading to Reads: the next Read that has to wait reads
+// readLoop lends reading to Reads: the next Read that has to wait reads
 // the connection itself (readDirect) rather than sleeping until the
 // readLoop wakes it. A message then costs no switch between goroutines,
 // which on a round trip is most of farpipe's overhead over plain TCP. A
-// large frame ends the grant: for a stream, the readLoop reading ahead
+// large frame ends the lending: for a stream, the readLoop reading ahead
 // while the application writes out what it read is faster. While reading
-// is granted the readLoop sleeps until asked to take it back (l.reclaim),
-// which it does unless a Read is reading: at the supervisor's next tick
-// (a quarter of the keepalive interval), at once when a Write waits for
-// the window (it needs the acknowledgements), when a Read has a deadline,
-// is closed or the session aborted (kick), and when the connection or the
-// session ends.
+// is lent the readLoop parks until reading is taken back; l.own (owner)
+// says when, and guarantees that a Read waiting for frames is never left
+// without a reader.
 func (s *Session) readLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
 	for {
-		if l.granted.Load() {
-			force := false
-			select {
-			case <-l.reclaim:
-			case <-l.done:
-				force = true
-			case <-s.done:
-				force = true
-			}
-			if !l.granted.Load() {
-				continue // the Read gave reading back
-			}
-			if force {
-				l.rtok.Lock() // wait for the Read to finish with the connection
-			} else if !l.rtok.TryLock() {
-				continue // a Read is reading
-			}
-			l.granted.Store(false)
-			l.rtok.Unlock()
-			continue
-		}
-		l.rtok.Lock()
+		l.own.loopTake(l.done, s.done)
 		err := s.applyNext(l)
-		if l.woke && !l.bulk && err == nil {
-			l.granted.Store(true)
-		}
+		lend := l.woke && !l.bulk && err == nil
 		l.woke = false
-		l.rtok.Unlock()
+		l.own.loopRelease(lend)
 		if err != nil {
 			s.linkFailed(l, err)
 			return
@@ -64,29 +38,28 @@ func (s *Session) readLoop(l *link) {
 }
 
 // readDirect reads and applies the next frame from l in the goroutine of
-// a Read that waits for data, if reading is still lent to Reads; the Read
-// then looks at its stream again. Called with l.rtok held.
+// a Read that waits for data and holds the read token (owner.tryRead); the
+// Read then looks at its stream again. It gives the token back.
 func (s *Session) readDirect(l *link) {
-	if !l.granted.Load() || s.ended() {
-		return
+	var ok bool
+	var err error
+	if !s.ended() {
+		ok, err = l.own.waitFrame(l.rd) // not ok: kicked, nothing read
+		if ok {
+			err = s.applyNext(l)
+		}
 	}
-	ok, err := l.waitFrame() // not ok: kicked, nothing read
-	if ok {
-		err = s.applyNext(l)
-	}
+	// A stream, not messages: the readLoop reads ahead better.
+	keep := err == nil && !(ok && l.bulk)
 	l.woke = false
-	switch {
-	case err != nil:
-		l.granted.Store(false)
+	l.own.readDone(keep)
+	if err != nil {
 		s.linkFailed(l, err)
-	case ok && l.bulk: // a stream, not messages: the readLoop reads ahead better
-		l.granted.Store(false)
-		signal(l.reclaim)
 	}
 }
 
 // applyNext reads the next frame from l and applies it; once the session
-// is over it only drains. Called with l.rtok held.
+// is over it only drains. Called with the read token held.
 func (s *Session) applyNext(l *link) error {
 	h, err := l.rd.Next()
 	if err != nil || s.ended() {
@@ -232,6 +205,9 @@ func (s *Session) handleData(l *link, h wire.Header) error {
 	s.mu.Lock()
 	r.received += n
 	l.woke, l.bulk = r.waiting, n > smallData
+	if r.waiting { // the Read needs no other frame: it no longer waits
+		st.unwaitLocked()
+	}
 	signal(st.rdWake)
 	s.mu.Unlock()
 	return nil
@@ -361,14 +337,14 @@ func (l *link) skip(h wire.Header) error {
 // writeLoop writes to l whatever the session has to send, until l or the
 // session ends. Control frames go first, so acknowledgements never wait
 // behind bulk data. A small Write on an idle connection may write its own
-// frame instead (Session.writeNow); l.wmu makes the two take turns.
+// frame instead (Session.writeNow); l.own makes the two take turns.
 func (s *Session) writeLoop(l *link) {
 	defer s.loops.Done()
 	defer l.loops.Done()
 	for {
-		l.wmu.Lock()
+		l.own.lockWrite()
 		wrote, stop := s.flush(l)
-		l.wmu.Unlock()
+		l.own.unlockWrite()
 		if stop {
 			return
 		}
@@ -386,7 +362,7 @@ func (s *Session) writeLoop(l *link) {
 
 // flush builds one batch and writes it to l. It reports whether it wrote
 // anything, and whether l must not be written to again (it failed, or the
-// batch carried an ABORT). Called with l.wmu held.
+// batch carried an ABORT). Called holding writing (owner.lockWrite).
 func (s *Session) flush(l *link) (wrote, stop bool) {
 	if l.stopped {
 		return false, true
@@ -438,17 +414,17 @@ func (s *Session) writeNow() {
 	s.mu.Lock()
 	l := s.ln
 	s.mu.Unlock()
-	if l == nil || !l.wmu.TryLock() {
+	if l == nil || !l.own.tryLockWrite() {
 		s.wakeWriter()
 		return
 	}
 	if l.stopped || !l.idle() {
-		l.wmu.Unlock()
+		l.own.unlockWrite()
 		s.wakeWriter()
 		return
 	}
 	s.flush(l)
-	l.wmu.Unlock()
+	l.own.unlockWrite()
 	s.mu.Lock()
 	for _, st := range s.streams {
 		if w := &st.snd; !w.stopped && w.sent != w.written {

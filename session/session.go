@@ -21,11 +21,22 @@ import (
 //
 // Goroutines: a session runs a supervisor (keepalives, linger, reconnects)
 // for its whole life and, for each connection it uses, a readLoop and a
-// writeLoop. The readLoop reads the connection, or lends reading to Reads
-// that wait for data (link.rtok); the writeLoop writes it, or lets a small
-// Write on an idle connection write its own frame (link.wmu). Lock order:
-// Stream.rdMu or Stream.wrMu, then link.rtok or link.wmu, then
-// Session.resumeMu, then Session.mu; deadline mutexes are leaves.
+// writeLoop, all waited for by Wait. The readLoop reads the connection, or
+// lends reading to Reads that wait for data; the writeLoop writes it, or
+// lets a small Write on an idle connection write its own frame. One owner
+// per connection (link.own) decides who reads and who writes, with its
+// invariants in its doc comment.
+//
+// Lock order, outermost first:
+//
+//  1. Stream.rdMu or Stream.wrMu;
+//  2. the read token (a Read in readDirect holds it; owner.tryRead) or the
+//     write lock (owner.wmu, owner.lockWrite);
+//  3. Session.resumeMu;
+//  4. Session.mu;
+//  5. owner.mu, which calls only the connection's SetReadDeadline.
+//
+// deadline.mu and Acceptor.mu are leaves: nothing is locked under them.
 type Session struct {
 	cfg    *Config
 	role   wire.Role
@@ -183,7 +194,7 @@ func (s *Session) Err() error {
 }
 
 // errFinished ends a session whose streams all completed.
-var errFinished = &closedError{}
+var errFinished error = &finishedError{}
 
 // Close ends the session gracefully and returns at once: every stream's
 // writing direction is closed (what was written is still delivered, for up
@@ -322,10 +333,10 @@ func (s *Session) ackSoonLocked() {
 }
 
 // kickReaderLocked makes a Read that reads the connection itself, if there
-// is one, look at its stream again (link.kick).
+// is one, look at its stream again (owner.kick).
 func (s *Session) kickReaderLocked() {
 	if l := s.ln; l != nil {
-		l.kick()
+		l.own.kick()
 	}
 }
 

@@ -59,8 +59,9 @@ type recvHalf struct {
 	finAckSent                    bool
 	closed                        bool // CloseRead: STOP to send, data discarded
 	stopSent                      bool
-	reack                         bool // acknowledge again: the connection was resumed
-	waiting                       bool // a Read waits for data
+	reack                         bool   // acknowledge again: the connection was resumed
+	waiting                       bool   // a Read sleeps waiting for data
+	waitOn                        *owner // where that Read is counted as waiting, if anywhere
 }
 
 func newStream(s *Session, id uint8) *Stream {
@@ -156,6 +157,9 @@ func (st *Stream) Drain(ctx context.Context) error {
 		}
 		if w.drainWake == nil {
 			w.drainWake = make(chan struct{})
+		}
+		if l := s.ln; l != nil {
+			l.own.reclaim() // the acknowledgements awaited must be read
 		}
 		wake := w.drainWake
 		s.mu.Unlock()
