@@ -222,9 +222,15 @@ func (s *Session) linkFailed(l *link, err error) {
 		s.fail(e)
 		return
 	}
-	// Once both BYEs crossed, or everything was delivered both ways, the
-	// end of the connection is the end of a finished session.
-	finished := s.byeSent && s.byeRecv || s.closing && s.completeLocked()
+	// The end of the connection is the end of a finished session once the
+	// peer's BYE arrived: the peer then has every acknowledgement it needs
+	// from this side. A session complete on this side that has not heard
+	// that BYE waits for a resumption like any other (and ends as finished
+	// if none comes: tick, reconnect): the acknowledgement of the peer's
+	// FIN, which its Drain waits for, may have been lost with the
+	// connection.
+	complete := s.closing && s.completeLocked()
+	finished := s.byeRecv && complete || complete && !s.resumable
 	switch {
 	case finished || err == errFinished:
 		s.mu.Unlock()
@@ -314,10 +320,15 @@ func (s *Session) tick(now time.Time) {
 	if l != nil && l.granted.Load() {
 		signal(l.reclaim) // the readLoop reads again if no Read does
 	}
+	complete := s.closing && s.completeLocked()
 	s.mu.Unlock()
 	switch {
+	case gone != nil && complete:
+		s.fail(errFinished) // what this side had to do was done: see linkFailed
 	case gone != nil:
 		s.fail(gone)
+	case lingered && l == nil && complete:
+		s.fail(errFinished)
 	case lingered:
 		s.abort(CodeTimeout, "gave up delivering after close: the peer did not confirm within "+s.cfg.Linger.String())
 	case l != nil && quiet > s.cfg.KeepaliveTimeout:
@@ -351,6 +362,9 @@ func (s *Session) reconnect() {
 		if time.Now().After(until) {
 			s.mu.Lock()
 			err := s.goneErrLocked()
+			if s.closing && s.completeLocked() {
+				err = errFinished
+			}
 			s.mu.Unlock()
 			s.fail(err)
 			return
@@ -361,6 +375,11 @@ func (s *Session) reconnect() {
 		}
 		var ae *AbortError
 		if errors.As(err, &ae) { // the listener refused: no point in trying again
+			s.mu.Lock()
+			if s.closing && s.completeLocked() {
+				err = errFinished // it had already finished the session: see linkFailed
+			}
+			s.mu.Unlock()
 			s.fail(err)
 			return
 		}
