@@ -43,15 +43,23 @@ func (p *Proxy) Addr() string { return p.p.Listen }
 // `{"latency": 20}`), and returns a function that removes it.
 func (p *Proxy) Add(t testing.TB, typ, stream, attributes string) (remove func()) {
 	t.Helper()
+	remove, err := p.add(typ, stream, attributes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remove
+}
+
+func (p *Proxy) add(typ, stream, attributes string) (remove func(), err error) {
 	name := fmt.Sprintf("%s_%s_%d", typ, stream, rand.Int64())
 	body := fmt.Sprintf(`{"name": %q, "type": %q, "stream": %q, "attributes": %s}`, name, typ, stream, attributes)
 	if _, err := p.p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
-		t.Fatalf("adding toxic %s: %v", body, err)
+		return nil, fmt.Errorf("adding toxic %s: %v", body, err)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() { p.p.Toxics.RemoveToxic(context.Background(), name) })
-	}
+	}, nil
 }
 
 // BlackHole drops everything in both directions, without closing anything,
@@ -65,18 +73,42 @@ func (p *Proxy) BlackHole(t testing.TB) (restore func()) {
 // Reset resets (RST) every connection through the proxy that carries a
 // byte in either direction within the next 50 ms.
 func (p *Proxy) Reset(t testing.TB) {
-	up := p.Add(t, "reset_peer", "upstream", `{"timeout": 0}`)
-	down := p.Add(t, "reset_peer", "downstream", `{"timeout": 0}`)
-	time.Sleep(50 * time.Millisecond)
-	up()
-	down()
+	t.Helper()
+	if err := p.reset(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resetWindow is how long a reset lasts: every connection that carries a
+// byte meanwhile is reset. It is the fault itself, not a wait for an event.
+const resetWindow = 50 * time.Millisecond
+
+func (p *Proxy) reset() error {
+	up, err := p.add("reset_peer", "upstream", `{"timeout": 0}`)
+	if err != nil {
+		return err
+	}
+	defer up()
+	down, err := p.add("reset_peer", "downstream", `{"timeout": 0}`)
+	if err != nil {
+		return err
+	}
+	defer down()
+	time.Sleep(resetWindow)
+	return nil
 }
 
 // ResetEvery resets the connections at random intervals between min and max
-// until ctx is done, and returns how many resets it made.
+// until ctx is done or the test ends, and then sends how many resets it
+// made. Its goroutine reports a failure with t.Error, never t.Fatal, and
+// the test's cleanup waits for it.
 func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Duration) (resets <-chan int) {
 	out := make(chan int, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	exited := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-exited })
 	go func() {
+		defer close(exited)
 		n := 0
 		defer func() { out <- n }()
 		for {
@@ -86,7 +118,10 @@ func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Dura
 				return
 			case <-time.After(d):
 			}
-			p.Reset(t)
+			if err := p.reset(); err != nil {
+				t.Errorf("fault proxy: %v", err)
+				return
+			}
 			n++
 		}
 	}()
