@@ -169,15 +169,21 @@ func (s *Session) attach(l *link, peerRecv [wire.MaxChannels]uint64, resumed boo
 	ev := Event{Kind: EventResumed, Attempt: s.reconnects + 1, Outage: time.Since(s.downSince)}
 	for i, st := range s.streams {
 		w, r := &st.snd, &st.rcv
-		if pr := peerRecv[i]; pr < w.acked || pr > w.sent {
+		// The peer may announce a stale offset (resumeOn): behind what it
+		// acknowledged meanwhile, or, after an earlier resumption, beyond
+		// what was sent again since. Only beyond written is impossible.
+		pr := max(peerRecv[i], w.acked)
+		if pr > w.written {
 			s.mu.Unlock()
 			l.close()
-			err := protoErr("peer resumes channel %d at byte %d, outside %d..%d", i, pr, w.acked, w.sent)
+			err := protoErr("peer resumes channel %d at byte %d, outside %d..%d", i, peerRecv[i], w.acked, w.written)
 			s.fail(err)
 			return err
 		}
-		ev.Resent += w.sent - peerRecv[i]
-		w.sent = peerRecv[i]
+		if w.sent > pr {
+			ev.Resent += w.sent - pr
+		}
+		w.sent = pr
 		ev.SendAt[i], ev.RecvAt[i] = w.sent, r.received
 		if resumed {
 			w.finSent = false

@@ -121,10 +121,14 @@ func (s *Session) handle(l *link, h wire.Header) error {
 	switch h.Type {
 	case wire.TypeAck:
 		w := &st.snd
-		if h.Arg < w.acked || h.Arg > w.sent {
-			return protoErr("ACK of offset %d on channel %d, outside %d..%d", h.Arg, h.Channel, w.acked, w.sent)
+		// Up to written, not sent: after a resumption the peer may have
+		// announced a stale offset (resumeOn) while its old connection
+		// still delivered bytes beyond it, which it now acknowledges.
+		if h.Arg < w.acked || h.Arg > w.written {
+			return protoErr("ACK of offset %d on channel %d, outside %d..%d", h.Arg, h.Channel, w.acked, w.written)
 		}
 		w.acked = h.Arg
+		w.sent = max(w.sent, w.acked) // the ring no longer holds what is acknowledged
 		if h.Flags&wire.FlagFin != 0 {
 			// After a resumption the FIN may be acknowledged again, before
 			// it is sent again: what counts is that it was written.
@@ -154,11 +158,12 @@ func (s *Session) handle(l *link, h wire.Header) error {
 		}
 	case wire.TypeStop:
 		w := &st.snd
-		if h.Arg > w.sent {
-			return protoErr("STOP at offset %d on channel %d, beyond %d sent", h.Arg, h.Channel, w.sent)
+		if h.Arg > w.written { // not sent: see TypeAck
+			return protoErr("STOP at offset %d on channel %d, beyond %d written", h.Arg, h.Channel, w.written)
 		}
 		w.stopped, w.stopDelivered, w.stopReason = true, max(h.Arg, w.acked), string(p)
 		w.acked = w.stopDelivered
+		w.sent = max(w.sent, w.acked)
 		st.progressLocked()
 		s.wakeWriter()
 	case wire.TypePing:
