@@ -140,9 +140,9 @@ func transferErr(from, to *farpipe.Conn, data []byte, rate int, hurt func()) err
 }
 
 func TestResumeRandomResets(t *testing.T) {
-	size := 256 << 20
+	size := 64 << 20 // 8 windows
 	if testing.Short() {
-		size = 32 << 20
+		size = 16 << 20
 	}
 	for _, dir := range []string{"dialer writes", "listener writes"} {
 		t.Run(dir, func(t *testing.T) {
@@ -154,8 +154,9 @@ func TestResumeRandomResets(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			resets := p.ResetEvery(ctx, t, 200*time.Millisecond, 2*time.Second)
 			start := time.Now()
-			// The reader is paced so the transfer outlasts several resets.
-			transfer(t, from, to, random(size, 1), 48<<20, nil)
+			// The reader is paced so the transfer outlasts several resets
+			// (about 5 s).
+			transfer(t, from, to, random(size, 1), 12<<20, nil)
 			elapsed := time.Since(start)
 			cancel()
 			n := <-resets

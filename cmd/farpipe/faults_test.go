@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,12 +64,14 @@ func TestCLIRandomResets(t *testing.T) {
 	addr := freeAddr(t)
 	p := faults.New(t, addr)
 	fast := []string{"--keepalive-timeout", "1s", "--backoff-max", "200ms", "--resume-timeout", "20s", "-v"}
-	recv := start(t, command(t, append([]string{"recv", "--listen", addr}, fast...)...), nil)
+	recvCmd := command(t, append([]string{"recv", "--listen", addr}, fast...)...)
+	recv := background(t, recvCmd, nil)
 	in, sum := newPaced(size, 10<<20)
-	send := start(t, command(t, append([]string{"send", "--wait", "10s", p.Addr()}, fast...)...), in)
+	sendCmd := command(t, append([]string{"send", "--wait", "10s", p.Addr()}, fast...)...)
+	send := background(t, sendCmd, in)
 	ctx, cancel := context.WithCancel(context.Background())
 	resets := p.ResetEvery(ctx, t, 200*time.Millisecond, 2*time.Second)
-	s, r := send(), recv()
+	s, r := bothWithin(t, 90*time.Second, sendCmd, send, recvCmd, recv)
 	cancel()
 	n := <-resets
 	if s.code != 0 || r.code != 0 {
@@ -156,6 +160,43 @@ func background(t *testing.T, cmd *exec.Cmd, stdin io.Reader) <-chan result {
 		<-exited
 	})
 	return done
+}
+
+// bothWithin waits up to d for both results of background; if either is
+// not there by then, it asks both processes for a goroutine dump (SIGQUIT)
+// and fails with their stderr.
+func bothWithin(t *testing.T, d time.Duration, c1 *exec.Cmd, r1 <-chan result, c2 *exec.Cmd, r2 <-chan result) (result, result) {
+	t.Helper()
+	timeout := time.After(d)
+	var res [2]*result
+	for got := 0; got < 2; {
+		select {
+		case r := <-r1:
+			res[0], r1 = &r, nil
+			got++
+		case r := <-r2:
+			res[1], r2 = &r, nil
+			got++
+		case <-timeout:
+			var msg strings.Builder
+			for i, c := range []*exec.Cmd{c1, c2} {
+				ch := []<-chan result{r1, r2}[i]
+				if ch == nil {
+					fmt.Fprintf(&msg, "%v exited %d; its stderr:\n%s\n", c.Args[1:], res[i].code, res[i].stderr)
+					continue
+				}
+				c.Process.Signal(syscall.SIGQUIT)
+				select {
+				case r := <-ch:
+					fmt.Fprintf(&msg, "%v did not exit within %v; its stderr and goroutines:\n%s\n", c.Args[1:], d, r.stderr)
+				case <-time.After(10 * time.Second):
+					fmt.Fprintf(&msg, "%v did not exit within %v, nor on SIGQUIT\n", c.Args[1:], d)
+				}
+			}
+			t.Fatal(msg.String())
+		}
+	}
+	return *res[0], *res[1]
 }
 
 // within waits up to 60 s for a result of background.

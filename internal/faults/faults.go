@@ -20,6 +20,7 @@ import (
 // Proxy forwards a loopback port to an upstream address through toxics.
 type Proxy struct {
 	p *toxiproxy.Proxy
+	f *front
 }
 
 // New starts a proxy on a free loopback port in front of upstream; it is
@@ -33,11 +34,16 @@ func New(t testing.TB, upstream string) *Proxy {
 		t.Fatalf("starting the fault proxy: %v", err)
 	}
 	t.Cleanup(p.Stop)
-	return &Proxy{p: p}
+	f, err := newFront(p.Listen)
+	if err != nil {
+		t.Fatalf("starting the fault proxy: %v", err)
+	}
+	t.Cleanup(f.close)
+	return &Proxy{p: p, f: f}
 }
 
 // Addr is the address to dial instead of upstream.
-func (p *Proxy) Addr() string { return p.p.Listen }
+func (p *Proxy) Addr() string { return p.f.ln.Addr().String() }
 
 // Add adds a toxic, for example Add("latency", "downstream",
 // `{"latency": 20}`), and returns a function that removes it.
@@ -70,38 +76,14 @@ func (p *Proxy) BlackHole(t testing.TB) (restore func()) {
 	return func() { up(); down() }
 }
 
-// Reset resets (RST) every connection through the proxy that carries a
-// byte in either direction within the next 50 ms.
+// Reset resets (RST) every connection through the proxy.
 func (p *Proxy) Reset(t testing.TB) {
-	t.Helper()
-	if err := p.reset(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// resetWindow is how long a reset lasts: every connection that carries a
-// byte meanwhile is reset. It is the fault itself, not a wait for an event.
-const resetWindow = 50 * time.Millisecond
-
-func (p *Proxy) reset() error {
-	up, err := p.add("reset_peer", "upstream", `{"timeout": 0}`)
-	if err != nil {
-		return err
-	}
-	defer up()
-	down, err := p.add("reset_peer", "downstream", `{"timeout": 0}`)
-	if err != nil {
-		return err
-	}
-	defer down()
-	time.Sleep(resetWindow)
-	return nil
+	p.f.reset()
 }
 
 // ResetEvery resets the connections at random intervals between min and max
 // until ctx is done or the test ends, and then sends how many resets it
-// made. Its goroutine reports a failure with t.Error, never t.Fatal, and
-// the test's cleanup waits for it.
+// made. The test's cleanup waits for its goroutine.
 func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Duration) (resets <-chan int) {
 	out := make(chan int, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -118,10 +100,7 @@ func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Dura
 				return
 			case <-time.After(d):
 			}
-			if err := p.reset(); err != nil {
-				t.Errorf("fault proxy: %v", err)
-				return
-			}
+			p.f.reset()
 			n++
 		}
 	}()

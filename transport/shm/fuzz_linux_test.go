@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -110,6 +112,9 @@ const (
 // whose peer publishes nothing sleeps until then.
 const fuzzDeadline = 200 * time.Microsecond
 
+// fuzzHang is how long one input of FuzzRingCounters may take at most.
+const fuzzHang = 10 * time.Second
+
 // FuzzRingCounters: a listener's Conn against a peer (the fuzzer) that
 // moves the shared counters as a dialer should, or writes anything into
 // them. As long as the peer behaves, the Conn reads exactly what the peer
@@ -132,6 +137,13 @@ func FuzzRingCounters(f *testing.F) {
 	f.Add(seq(op(opPeerWrite), arg4(3), op(opPeerClosed), op(opRead), arg4(2), op(opRead), arg4(2), op(opRead), arg4(2), op(opWrite), arg4(2)))
 	f.Add(seq(op(opCloseWrite), op(opWrite), arg4(1), op(opRead), arg4(1)))
 	f.Fuzz(func(t *testing.T, prog []byte) {
+		// A hang is a failure: crash with every goroutine's stack, which
+		// makes the fuzzer keep the input.
+		watchdog := time.AfterFunc(fuzzHang, func() {
+			buf := make([]byte, 1<<20)
+			panic(fmt.Sprintf("FuzzRingCounters: an input ran for %v:\n%s", fuzzHang, buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		c, m := fuzzConn(t)
 		defer c.Close()
 		in, out := &m.hdr.rings[0], &m.hdr.rings[1] // the listener reads ring 0
