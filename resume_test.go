@@ -227,8 +227,9 @@ func TestResumeDuplex(t *testing.T) {
 	defer cancel()
 	resets := p.ResetEvery(ctx, t, 100*time.Millisecond, 500*time.Millisecond)
 	errs := make(chan error, 2)
-	go func() { errs <- transferErr(d, a, random(48<<20, 5), 24<<20, nil) }()
-	go func() { errs <- transferErr(a, d, random(48<<20, 6), 24<<20, nil) }()
+	// 16 MiB (2 windows) each way, paced to last about 2 s: a dozen resets.
+	go func() { errs <- transferErr(d, a, random(16<<20, 5), 8<<20, nil) }()
+	go func() { errs <- transferErr(a, d, random(16<<20, 6), 8<<20, nil) }()
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Error(err)

@@ -127,8 +127,7 @@ func (s *Session) handle(l *link, h wire.Header) error {
 		if h.Arg < w.acked || h.Arg > w.written {
 			return protoErr("ACK of offset %d on channel %d, outside %d..%d", h.Arg, h.Channel, w.acked, w.written)
 		}
-		w.acked = h.Arg
-		w.sent = max(w.sent, w.acked) // the ring no longer holds what is acknowledged
+		w.ackLocked(h.Arg)
 		if h.Flags&wire.FlagFin != 0 {
 			// After a resumption the FIN may be acknowledged again, before
 			// it is sent again: what counts is that it was written.
@@ -162,8 +161,7 @@ func (s *Session) handle(l *link, h wire.Header) error {
 			return protoErr("STOP at offset %d on channel %d, beyond %d written", h.Arg, h.Channel, w.written)
 		}
 		w.stopped, w.stopDelivered, w.stopReason = true, max(h.Arg, w.acked), string(p)
-		w.acked = w.stopDelivered
-		w.sent = max(w.sent, w.acked)
+		w.ackLocked(w.stopDelivered)
 		st.progressLocked()
 		s.wakeWriter()
 	case wire.TypePing:
@@ -411,7 +409,13 @@ func (s *Session) flush(l *link) (wrote, stop bool) {
 	if len(b.ctl) == 0 && len(b.data) == 0 && len(b.tail) == 0 {
 		return false, false
 	}
-	if err := b.writeTo(l); err != nil {
+	err := b.writeTo(l)
+	if len(b.data) > 0 {
+		s.mu.Lock()
+		s.landedLocked()
+		s.mu.Unlock()
+	}
+	if err != nil {
 		l.stopped = true
 		s.linkFailed(l, err)
 		return true, true
@@ -504,6 +508,7 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 			b.dataSeq = b.mac.reserve() // the tag is computed outside the lock
 		}
 		b.data = w.ring[pos : pos+n]
+		w.flying, w.flyFrom = true, w.sent
 		w.sent += n
 		*next = (int(st.id) + 1) % len(s.streams)
 		break
@@ -540,6 +545,22 @@ func (st *Stream) controlLocked(bt *batch, b []byte) []byte {
 		r.ackedSent, r.reack = r.delivered, false
 	}
 	return b
+}
+
+// landedLocked ends the flight of the DATA of the batch just written: the
+// acknowledgements that waited for it (sendHalf.ackLocked) now count.
+func (s *Session) landedLocked() {
+	for _, st := range s.streams {
+		w := &st.snd
+		if !w.flying {
+			continue
+		}
+		w.flying = false
+		if w.ackLater > w.acked {
+			w.ackLocked(w.ackLater)
+			st.progressLocked()
+		}
+	}
 }
 
 // completeLocked reports whether every stream is finished both ways.
