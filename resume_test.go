@@ -1,17 +1,19 @@
 package farpipe_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/internal/faults"
+	"github.com/farpipe/farpipe/wire"
 )
 
 // faultPipe returns a dialed and an accepted Conn whose connection runs
@@ -69,14 +71,25 @@ func sendAll(c *farpipe.Conn, data []byte) error {
 	return c.Drain(ctx)
 }
 
-// slowReader reads everything from c at most rate bytes per second.
+// readAll reads everything from c at most rate bytes per second (0: as
+// fast as it comes).
 func readAll(c *farpipe.Conn, rate int) ([]byte, error) {
+	return readAllHurt(c, rate, 0, nil)
+}
+
+// readAllHurt is readAll that calls hurt, on the reader's goroutine, once
+// at least at bytes have been read.
+func readAllHurt(c *farpipe.Conn, rate, at int, hurt func()) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, 256<<10)
 	start := time.Now()
 	for {
 		n, err := c.Read(buf)
 		out = append(out, buf[:n]...)
+		if hurt != nil && len(out) >= at {
+			hurt()
+			hurt = nil
+		}
 		if err == io.EOF {
 			return out, nil
 		}
@@ -85,7 +98,7 @@ func readAll(c *farpipe.Conn, rate int) ([]byte, error) {
 		}
 		if rate > 0 {
 			if ahead := time.Duration(float64(len(out))/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
+				time.Sleep(ahead) // pacing the reader: the load under test
 			}
 		}
 	}
@@ -97,28 +110,39 @@ func random(n int, seed uint64) []byte {
 	return b
 }
 
-// transfer sends data one way through the pipe while hurt runs, and checks
-// that exactly the same bytes arrive.
-func transfer(t *testing.T, from, to *farpipe.Conn, data []byte, rate int) {
+// transfer sends data one way through the pipe and checks that exactly
+// the same bytes arrive; hurt, if not nil, is called on the test's
+// goroutine once a quarter of them was read.
+func transfer(t *testing.T, from, to *farpipe.Conn, data []byte, rate int, hurt func()) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- sendAll(from, data) }()
-	got, err := readAll(to, rate)
-	if err != nil {
-		t.Fatalf("reader: %v after %d of %d bytes", err, len(got), len(data))
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("writer: %v", err)
-	}
-	if sha256.Sum256(got) != sha256.Sum256(data) {
-		t.Fatalf("received %d bytes that differ from the %d sent", len(got), len(data))
+	if err := transferErr(from, to, data, rate, hurt); err != nil {
+		t.Fatal(err)
 	}
 }
 
+// transferErr is transfer for any goroutine: it returns what went wrong.
+func transferErr(from, to *farpipe.Conn, data []byte, rate int, hurt func()) error {
+	errc := make(chan error, 1)
+	go func() { errc <- sendAll(from, data) }()
+	got, err := readAllHurt(to, rate, len(data)/4, hurt)
+	if err != nil {
+		to.Abort("test failed") // unblocks the writer
+		<-errc
+		return fmt.Errorf("reader: %v after %d of %d bytes", err, len(got), len(data))
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("writer: %v", err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		return fmt.Errorf("received %d bytes that differ from the %d sent", len(got), len(data))
+	}
+	return nil
+}
+
 func TestResumeRandomResets(t *testing.T) {
-	size := 256 << 20
+	size := 64 << 20 // 8 windows
 	if testing.Short() {
-		size = 32 << 20
+		size = 16 << 20
 	}
 	for _, dir := range []string{"dialer writes", "listener writes"} {
 		t.Run(dir, func(t *testing.T) {
@@ -130,8 +154,9 @@ func TestResumeRandomResets(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			resets := p.ResetEvery(ctx, t, 200*time.Millisecond, 2*time.Second)
 			start := time.Now()
-			// The reader is paced so the transfer outlasts several resets.
-			transfer(t, from, to, random(size, 1), 48<<20)
+			// The reader is paced so the transfer outlasts several resets
+			// (about 5 s).
+			transfer(t, from, to, random(size, 1), 12<<20, nil)
 			elapsed := time.Since(start)
 			cancel()
 			n := <-resets
@@ -145,18 +170,27 @@ func TestResumeRandomResets(t *testing.T) {
 	}
 }
 
+// TestResumeBlackHole: the path drops everything, without closing
+// anything, until the dialer has noticed (after the keepalive timeout); the
+// session resumes once the path is back.
 func TestResumeBlackHole(t *testing.T) {
-	d, a, p := faultPipe(t)
+	noticed := make(chan struct{}, 1)
+	d, a, p := faultPipe(t, farpipe.WithEvents(func(e farpipe.Event) {
+		if e.Kind == farpipe.EventDisconnected {
+			select {
+			case noticed <- struct{}{}:
+			default:
+			}
+		}
+	}))
 	data := random(16<<20, 2)
 	errc := make(chan error, 1)
 	go func() { errc <- sendAll(d, data) }()
-	go func() {
-		time.Sleep(100 * time.Millisecond)
+	got, err := readAllHurt(a, 8<<20, 1, func() {
 		restore := p.BlackHole(t)
-		time.Sleep(2500 * time.Millisecond) // longer than the keepalive timeout
+		<-noticed // the silence was taken for a failed connection
 		restore()
-	}()
-	got, err := readAll(a, 8<<20)
+	})
 	if err != nil {
 		t.Fatalf("reader: %v", err)
 	}
@@ -176,22 +210,14 @@ func TestResumeLatencyAndBandwidth(t *testing.T) {
 	p.Add(t, "latency", "downstream", `{"latency": 30, "jitter": 10}`)
 	p.Add(t, "latency", "upstream", `{"latency": 30, "jitter": 10}`)
 	p.Add(t, "bandwidth", "upstream", `{"rate": 8192}`) // KB/s
-	go func() {
-		time.Sleep(400 * time.Millisecond)
-		p.Reset(t)
-	}()
-	transfer(t, d, a, random(8<<20, 3), 0)
+	transfer(t, d, a, random(8<<20, 3), 0, func() { p.Reset(t) })
 }
 
 func TestResumeTinySegments(t *testing.T) {
 	d, a, p := faultPipe(t)
 	p.Add(t, "slicer", "upstream", `{"average_size": 16, "size_variation": 12, "delay": 0}`)
 	p.Add(t, "slicer", "downstream", `{"average_size": 7, "size_variation": 6, "delay": 0}`)
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		p.Reset(t)
-	}()
-	transfer(t, d, a, random(2<<20, 4), 0)
+	transfer(t, d, a, random(2<<20, 4), 0, func() { p.Reset(t) })
 }
 
 // TestResumeDuplex: both directions carry data and resume at once.
@@ -200,11 +226,15 @@ func TestResumeDuplex(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resets := p.ResetEvery(ctx, t, 100*time.Millisecond, 500*time.Millisecond)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); transfer(t, d, a, random(48<<20, 5), 24<<20) }()
-	go func() { defer wg.Done(); transfer(t, a, d, random(48<<20, 6), 24<<20) }()
-	wg.Wait()
+	errs := make(chan error, 2)
+	// 16 MiB (2 windows) each way, paced to last about 2 s: a dozen resets.
+	go func() { errs <- transferErr(d, a, random(16<<20, 5), 8<<20, nil) }()
+	go func() { errs <- transferErr(a, d, random(16<<20, 6), 8<<20, nil) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 	cancel()
 	t.Logf("%d resets, %d reconnects", <-resets, d.Stats().Reconnects)
 }
@@ -287,5 +317,135 @@ func TestResumeMessages(t *testing.T) {
 				t.Errorf("%d resets but no reconnect", r)
 			}
 		})
+	}
+}
+
+// withholdPipe returns a dialed and an accepted Conn, unencrypted (so that
+// frames can be recognised), whose first connection runs through a proxy
+// that withholds from the dialer what the listener sends from pattern on.
+func withholdPipe(t *testing.T, pattern wire.Header) (d, a *farpipe.Conn, p *faults.Withhold) {
+	t.Helper()
+	opts := []farpipe.Option{
+		farpipe.WithNoEncrypt(),
+		farpipe.WithKeepalive(time.Second, 10*time.Second), // no keepalive failure while held
+		farpipe.WithResumeTimeout(20 * time.Second),
+		farpipe.WithBackoffMax(100 * time.Millisecond),
+	}
+	ctx := context.Background()
+	ln, err := farpipe.Listen(ctx, "127.0.0.1:0", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var b [wire.HeaderLen]byte
+	pattern.Put(b[:])
+	p = faults.NewWithhold(t, ln.Addr().String(), b[:])
+	p.Admit() // resumptions pass at once
+	accepted := make(chan *farpipe.Conn, 1)
+	go func() {
+		c, _ := ln.Accept(ctx)
+		accepted <- c
+	}()
+	d, err = farpipe.Dial(ctx, p.Addr(), append(opts, farpipe.WithToken(ln.Token()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Abort("test over") })
+	if a = <-accepted; a == nil {
+		t.Fatal("Accept failed")
+	}
+	t.Cleanup(func() { a.Abort("test over") })
+	return d, a, p
+}
+
+// seen waits until p has withheld what it waits for.
+func seen(t *testing.T, p *faults.Withhold) {
+	t.Helper()
+	select {
+	case <-p.Seen():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the message to withhold was not seen within 30 s")
+	}
+}
+
+// bothFinish checks that both Conns end, cleanly.
+func bothFinish(t *testing.T, d, a *farpipe.Conn) {
+	t.Helper()
+	for _, c := range []*farpipe.Conn{d, a} {
+		name := map[bool]string{true: "dialer", false: "listener"}[c == d]
+		select {
+		case <-c.Done():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the %s's Conn did not end", name)
+		}
+		if err := c.Err(); err != nil {
+			t.Errorf("%s: Err() = %v after a finished transfer", name, err)
+		}
+	}
+}
+
+// TestResumeLostFinAck: the connection fails just after the reader, which
+// has read the whole stream and closed, sent its acknowledgement of the
+// writer's FIN, which never arrives. The reader's session must wait for the
+// writer to resume, which gets the acknowledgement again, and Drain
+// succeeds on it.
+func TestResumeLostFinAck(t *testing.T) {
+	data := random(1<<20, 7)
+	d, a, p := withholdPipe(t, wire.Header{Type: wire.TypeAck, Flags: wire.FlagFin, Arg: uint64(len(data))})
+	drained := make(chan error, 1)
+	go func() { drained <- sendAll(d, data) }()
+	got, err := readAll(a, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reader: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	a.Close() // as recv does once it has the whole stream
+	seen(t, p)
+	p.Cut()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("Drain after the acknowledgement was lost: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Drain did not return within 30 s of the acknowledgement being lost")
+	}
+	d.Close()
+	bothFinish(t, d, a)
+	if d.Stats().Reconnects == 0 {
+		t.Error("the writer did not resume")
+	}
+}
+
+// TestResumeLostLastWords: the side that closes last is complete at once
+// and sends, with its BYE, the acknowledgements that complete its peer; the
+// connection fails and they never arrive. That side must not take the end
+// of the connection for the end of a finished session: it waits for the
+// peer to resume and get them, and both sessions end cleanly.
+func TestResumeLostLastWords(t *testing.T) {
+	data := random(1<<20, 8)
+	// The first frame of those last words: the acknowledgement of the FIN
+	// that the dialer's Close sent on channel 1, unused.
+	d, a, p := withholdPipe(t, wire.Header{Type: wire.TypeAck, Channel: 1, Flags: wire.FlagFin})
+	drained := make(chan error, 1)
+	go func() { drained <- sendAll(a, data) }() // the listener writes
+	got, err := readAll(d, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reader: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	d.Close() // the dialer closes first
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	// The dialer's FIN, sent by its Close, is here: so are the STOPs that
+	// went with it, and the listener's Close completes its session.
+	if n, err := a.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("listener's Read after the dialer closed: %d, %v; want 0, EOF", n, err)
+	}
+	a.Close()
+	seen(t, p)
+	p.Cut()
+	bothFinish(t, d, a)
+	if d.Stats().Reconnects == 0 {
+		t.Error("the dialer did not resume")
 	}
 }

@@ -95,15 +95,21 @@ func (s *Session) attach(l *link, peerRecv [wire.MaxChannels]uint64, resumed boo
 	ev := Event{Kind: EventResumed, Attempt: s.reconnects + 1, Outage: time.Since(s.downSince)}
 	for i, st := range s.streams {
 		w, r := &st.snd, &st.rcv
-		if pr := peerRecv[i]; pr < w.acked || pr > w.sent {
+		// The peer may announce a stale offset (resumeOn): behind what it
+		// acknowledged meanwhile, or, after an earlier resumption, beyond
+		// what was sent again since. Only beyond written is impossible.
+		pr := max(peerRecv[i], w.acked)
+		if pr > w.written {
 			s.mu.Unlock()
 			l.close()
-			err := protoErr("peer resumes channel %d at byte %d, outside %d..%d", i, pr, w.acked, w.sent)
+			err := protoErr("peer resumes channel %d at byte %d, outside %d..%d", i, peerRecv[i], w.acked, w.written)
 			s.fail(err)
 			return err
 		}
-		ev.Resent += w.sent - peerRecv[i]
-		w.sent = peerRecv[i]
+		if w.sent > pr {
+			ev.Resent += w.sent - pr
+		}
+		w.sent = pr
 		ev.SendAt[i], ev.RecvAt[i] = w.sent, r.received
 		if resumed {
 			w.finSent = false
@@ -159,9 +165,15 @@ func (s *Session) linkFailed(l *link, err error) {
 		s.fail(e)
 		return
 	}
-	// Once both BYEs crossed, or everything was delivered both ways, the
-	// end of the connection is the end of a finished session.
-	finished := s.byeSent && s.byeRecv || s.closing && s.completeLocked()
+	// The end of the connection is the end of a finished session once the
+	// peer's BYE arrived: the peer then has every acknowledgement it needs
+	// from this side. A session complete on this side that has not heard
+	// that BYE waits for a resumption like any other (and ends as finished
+	// if none comes: tick, reconnect): the acknowledgement of the peer's
+	// FIN, which its Drain waits for, may have been lost with the
+	// connection.
+	complete := s.closing && s.completeLocked()
+	finished := s.byeRecv && complete || complete && !s.resumable
 	switch {
 	case finished || err == errFinished:
 		s.mu.Unlock()
@@ -251,10 +263,15 @@ func (s *Session) tick(now time.Time) {
 	if l != nil {
 		l.own.reclaim() // the readLoop reads again if no Read does
 	}
+	complete := s.closing && s.completeLocked()
 	s.mu.Unlock()
 	switch {
+	case gone != nil && complete:
+		s.fail(errFinished) // what this side had to do was done: see linkFailed
 	case gone != nil:
 		s.fail(gone)
+	case lingered && l == nil && complete:
+		s.fail(errFinished)
 	case lingered:
 		s.abort(CodeTimeout, "gave up delivering after close: the peer did not confirm within "+s.cfg.Linger.String())
 	case l != nil && quiet > s.cfg.KeepaliveTimeout:
@@ -288,6 +305,9 @@ func (s *Session) reconnect() {
 		if time.Now().After(until) {
 			s.mu.Lock()
 			err := s.goneErrLocked()
+			if s.closing && s.completeLocked() {
+				err = errFinished
+			}
 			s.mu.Unlock()
 			s.fail(err)
 			return
@@ -298,6 +318,11 @@ func (s *Session) reconnect() {
 		}
 		var ae *AbortError
 		if errors.As(err, &ae) { // the listener refused: no point in trying again
+			s.mu.Lock()
+			if s.closing && s.completeLocked() {
+				err = errFinished // it had already finished the session: see linkFailed
+			}
+			s.mu.Unlock()
 			s.fail(err)
 			return
 		}

@@ -94,10 +94,13 @@ func (s *Session) handle(l *link, h wire.Header) error {
 	switch h.Type {
 	case wire.TypeAck:
 		w := &st.snd
-		if h.Arg < w.acked || h.Arg > w.sent {
-			return protoErr("ACK of offset %d on channel %d, outside %d..%d", h.Arg, h.Channel, w.acked, w.sent)
+		// Up to written, not sent: after a resumption the peer may have
+		// announced a stale offset (resumeOn) while its old connection
+		// still delivered bytes beyond it, which it now acknowledges.
+		if h.Arg < w.acked || h.Arg > w.written {
+			return protoErr("ACK of offset %d on channel %d, outside %d..%d", h.Arg, h.Channel, w.acked, w.written)
 		}
-		w.acked = h.Arg
+		w.ackLocked(h.Arg)
 		if h.Flags&wire.FlagFin != 0 {
 			// After a resumption the FIN may be acknowledged again, before
 			// it is sent again: what counts is that it was written.
@@ -127,11 +130,11 @@ func (s *Session) handle(l *link, h wire.Header) error {
 		}
 	case wire.TypeStop:
 		w := &st.snd
-		if h.Arg > w.sent {
-			return protoErr("STOP at offset %d on channel %d, beyond %d sent", h.Arg, h.Channel, w.sent)
+		if h.Arg > w.written { // not sent: see TypeAck
+			return protoErr("STOP at offset %d on channel %d, beyond %d written", h.Arg, h.Channel, w.written)
 		}
 		w.stopped, w.stopDelivered, w.stopReason = true, max(h.Arg, w.acked), string(p)
-		w.acked = w.stopDelivered
+		w.ackLocked(w.stopDelivered)
 		st.progressLocked()
 		s.wakeWriter()
 	case wire.TypePing:
@@ -382,7 +385,13 @@ func (s *Session) flush(l *link) (wrote, stop bool) {
 	if len(b.ctl) == 0 && len(b.data) == 0 && len(b.tail) == 0 {
 		return false, false
 	}
-	if err := b.writeTo(l); err != nil {
+	err := b.writeTo(l)
+	if len(b.data) > 0 {
+		s.mu.Lock()
+		s.landedLocked()
+		s.mu.Unlock()
+	}
+	if err != nil {
 		l.stopped = true
 		s.linkFailed(l, err)
 		return true, true
@@ -475,6 +484,7 @@ func (s *Session) fillLocked(b *batch, next *int) (bye bool, abortSent chan stru
 			b.dataSeq = b.mac.reserve() // the tag is computed outside the lock
 		}
 		b.data = w.ring[pos : pos+n]
+		w.flying, w.flyFrom = true, w.sent
 		w.sent += n
 		*next = (int(st.id) + 1) % len(s.streams)
 		break
@@ -515,6 +525,22 @@ func (st *Stream) controlLocked(bt *batch, b []byte) []byte {
 		r.ackedSent, r.reack = r.delivered, false
 	}
 	return b
+}
+
+// landedLocked ends the flight of the DATA of the batch just written: the
+// acknowledgements that waited for it (sendHalf.ackLocked) now count.
+func (s *Session) landedLocked() {
+	for _, st := range s.streams {
+		w := &st.snd
+		if !w.flying {
+			continue
+		}
+		w.flying = false
+		if w.ackLater > w.acked {
+			w.ackLocked(w.ackLater)
+			st.progressLocked()
+		}
+	}
 }
 
 // completeLocked reports whether every stream is finished both ways.

@@ -45,6 +45,22 @@ type sendHalf struct {
 	stopReason           string
 	drainWake            chan struct{} // closed on progress when a Drain waits
 	window               int           // effective window: min of both sides
+	// While the writeLoop transmits ring bytes from flyFrom on, outside
+	// the lock, an acknowledgement beyond flyFrom (a peer that resumed
+	// with a stale offset already had them) waits in ackLater: the region
+	// is not freed before it is sent (Session.landedLocked).
+	flying            bool
+	flyFrom, ackLater uint64
+}
+
+// ackLocked records that the peer has the bytes before off.
+func (w *sendHalf) ackLocked(off uint64) {
+	if w.flying && off > w.flyFrom {
+		w.ackLater = max(w.ackLater, off)
+		off = w.flyFrom
+	}
+	w.acked = max(w.acked, off)
+	w.sent = max(w.sent, w.acked) // the ring no longer holds what is acknowledged
 }
 
 // recvHalf is the reading direction. The ring holds bytes from consumed to

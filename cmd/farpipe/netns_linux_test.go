@@ -78,6 +78,9 @@ type timedWriter struct {
 	n     int
 	times []time.Time // arrival of each write
 	h     interface{ Write([]byte) (int, error) }
+	at    int // reached is closed once at bytes have arrived
+	once  sync.Once
+	reach chan struct{}
 }
 
 func (w *timedWriter) Write(p []byte) (int, error) {
@@ -85,6 +88,9 @@ func (w *timedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.n += len(p)
 	w.times = append(w.times, time.Now())
+	if w.n >= w.at && w.reach != nil {
+		w.once.Do(func() { close(w.reach) })
+	}
 	return w.h.Write(p)
 }
 
@@ -108,14 +114,15 @@ func TestNetnsLinkDown(t *testing.T) {
 	addr := addrB + ":7000"
 	recv := inNetns(t, hostB, "recv", "-v", "--listen", addr)
 	h := sha256.New()
-	out := &timedWriter{h: h}
+	size := 160 << 20
+	reached := make(chan struct{})
+	out := &timedWriter{h: h, at: size / 5, reach: reached}
 	recv.Stdout = out
 	var recvErr strings.Builder
 	recv.Stderr = &recvErr
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	size := 160 << 20
 	in, sum := newPaced(size, 20<<20) // 8 s at 20 MB/s
 	send := inNetns(t, hostA, "send", "-v", "--wait", "10s", addr)
 	send.Stdin = in
@@ -124,9 +131,17 @@ func TestNetnsLinkDown(t *testing.T) {
 	if err := send.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	select { // in the middle of the transfer
+	case <-reached:
+	case <-time.After(60 * time.Second):
+		send.Process.Kill()
+		recv.Process.Kill()
+		send.Wait()
+		recv.Wait()
+		t.Fatalf("a fifth of the stream did not arrive within 60 s\nsend: %s\nrecv: %s", sendErr.String(), recvErr.String())
+	}
 	link(false)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // the outage under test
 	link(true)
 	up := time.Now()
 

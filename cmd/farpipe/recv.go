@@ -58,7 +58,24 @@ func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 	if f.verbose {
 		stats(c, "received", c.Stats().Read, time.Since(start))
 	}
+	if err == nil {
+		awaitSender(ctx, c)
+	}
 	return err
+}
+
+// awaitSender waits, after the whole stream arrived, until the session has
+// ended: the sender exits 0 only once it has the acknowledgement of the
+// stream's end, and if the connection fails just after that was sent, the
+// sender must be able to resume (so this side and its listener must still
+// be there) to get it again. The session bounds the wait: the peer's
+// confirmation, or --resume-timeout after a failure.
+func awaitSender(ctx context.Context, c *farpipe.Conn) {
+	c.Close()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+	}
 }
 
 // recvAll copies c to out, straight from the receive buffer, until a

@@ -20,6 +20,7 @@ import (
 // Proxy forwards a loopback port to an upstream address through toxics.
 type Proxy struct {
 	p *toxiproxy.Proxy
+	f *front
 }
 
 // New starts a proxy on a free loopback port in front of upstream; it is
@@ -33,25 +34,38 @@ func New(t testing.TB, upstream string) *Proxy {
 		t.Fatalf("starting the fault proxy: %v", err)
 	}
 	t.Cleanup(p.Stop)
-	return &Proxy{p: p}
+	f, err := newFront(p.Listen)
+	if err != nil {
+		t.Fatalf("starting the fault proxy: %v", err)
+	}
+	t.Cleanup(f.close)
+	return &Proxy{p: p, f: f}
 }
 
 // Addr is the address to dial instead of upstream.
-func (p *Proxy) Addr() string { return p.p.Listen }
+func (p *Proxy) Addr() string { return p.f.ln.Addr().String() }
 
 // Add adds a toxic, for example Add("latency", "downstream",
 // `{"latency": 20}`), and returns a function that removes it.
 func (p *Proxy) Add(t testing.TB, typ, stream, attributes string) (remove func()) {
 	t.Helper()
+	remove, err := p.add(typ, stream, attributes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remove
+}
+
+func (p *Proxy) add(typ, stream, attributes string) (remove func(), err error) {
 	name := fmt.Sprintf("%s_%s_%d", typ, stream, rand.Int64())
 	body := fmt.Sprintf(`{"name": %q, "type": %q, "stream": %q, "attributes": %s}`, name, typ, stream, attributes)
 	if _, err := p.p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
-		t.Fatalf("adding toxic %s: %v", body, err)
+		return nil, fmt.Errorf("adding toxic %s: %v", body, err)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() { p.p.Toxics.RemoveToxic(context.Background(), name) })
-	}
+	}, nil
 }
 
 // BlackHole drops everything in both directions, without closing anything,
@@ -62,21 +76,21 @@ func (p *Proxy) BlackHole(t testing.TB) (restore func()) {
 	return func() { up(); down() }
 }
 
-// Reset resets (RST) every connection through the proxy that carries a
-// byte in either direction within the next 50 ms.
+// Reset resets (RST) every connection through the proxy.
 func (p *Proxy) Reset(t testing.TB) {
-	up := p.Add(t, "reset_peer", "upstream", `{"timeout": 0}`)
-	down := p.Add(t, "reset_peer", "downstream", `{"timeout": 0}`)
-	time.Sleep(50 * time.Millisecond)
-	up()
-	down()
+	p.f.reset()
 }
 
 // ResetEvery resets the connections at random intervals between min and max
-// until ctx is done, and returns how many resets it made.
+// until ctx is done or the test ends, and then sends how many resets it
+// made. The test's cleanup waits for its goroutine.
 func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Duration) (resets <-chan int) {
 	out := make(chan int, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	exited := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-exited })
 	go func() {
+		defer close(exited)
 		n := 0
 		defer func() { out <- n }()
 		for {
@@ -86,7 +100,7 @@ func (p *Proxy) ResetEvery(ctx context.Context, t testing.TB, min, max time.Dura
 				return
 			case <-time.After(d):
 			}
-			p.Reset(t)
+			p.f.reset()
 			n++
 		}
 	}()

@@ -138,6 +138,18 @@ func TestPeerCloseIsEPIPE(t *testing.T) {
 	}
 }
 
+// ringFull waits until c's ring is full: a Write on it then blocks.
+func ringFull(t *testing.T, c *shm.Conn) {
+	t.Helper()
+	limit := time.Now().Add(30 * time.Second)
+	for shm.Unread(c) < shm.DefaultRingSize {
+		if time.Now().After(limit) {
+			t.Fatalf("the ring holds %d bytes after 30 s, want %d", shm.Unread(c), shm.DefaultRingSize)
+		}
+		time.Sleep(time.Millisecond) // no event to wait on: the ring is shared memory
+	}
+}
+
 // TestBlockedWriteSeesPeerClose checks that a Write blocked on a full ring
 // fails with EPIPE when the reader closes.
 func TestBlockedWriteSeesPeerClose(t *testing.T) {
@@ -147,7 +159,7 @@ func TestBlockedWriteSeesPeerClose(t *testing.T) {
 		_, err := d.Write(make([]byte, 2*shm.DefaultRingSize))
 		werr <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	ringFull(t, d.(*shm.Conn))
 	a.Close()
 	select {
 	case err := <-werr:
@@ -484,7 +496,7 @@ func TestCloseWrite(t *testing.T) {
 		_, err := d.Write(make([]byte, 2*shm.DefaultRingSize)) // blocks: nobody reads
 		werr <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	ringFull(t, cw)
 	if err := cw.CloseWrite(); err != nil {
 		t.Fatalf("CloseWrite: %v", err)
 	}
