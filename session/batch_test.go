@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/farpipe/farpipe/wire"
@@ -124,4 +125,50 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestReadAhead: ReadFrom's wait for room stops reading ahead once
+// readAhead bytes are waiting for the writeLoop, and the writeLoop taking
+// a batch lets it go on; Write is bounded by the window alone.
+func TestReadAhead(t *testing.T) {
+	s := newSession(DefaultConfig(), wire.RoleDialer)
+	defer s.ackTimer.Stop()
+	st := s.streams[0]
+	w := &st.snd
+	w.window = 8 << 20
+	w.written = readAhead + 5
+
+	if region, err := st.writable(false, 0); err != nil || len(region) == 0 {
+		t.Fatalf("Write's writable: %d bytes, %v; want room", len(region), err)
+	}
+	type res struct {
+		n   int
+		err error
+	}
+	got := make(chan res, 1)
+	go func() {
+		region, err := st.writable(false, readAhead)
+		got <- res{len(region), err}
+	}()
+	for { // wait until ReadFrom's writable waits for the writeLoop
+		s.mu.Lock()
+		waiting := w.unsentWait != 0
+		s.mu.Unlock()
+		if waiting {
+			break
+		}
+		select {
+		case r := <-got:
+			t.Fatalf("writable returned %d bytes, %v with %d bytes unsent", r.n, r.err, w.written-w.sent)
+		default:
+			runtime.Gosched()
+		}
+	}
+	b, next := &batch{}, 0
+	s.mu.Lock()
+	s.fillLocked(b, &next)
+	s.mu.Unlock()
+	if r := <-got; r.err != nil || r.n == 0 {
+		t.Fatalf("after the writeLoop took a batch: %d bytes, %v; want room", r.n, r.err)
+	}
 }

@@ -559,6 +559,10 @@ func (s *Session) dataFrameLocked(b *batch, next *int) int {
 		f.data = w.ring[pos : pos+n]
 		b.nframes++
 		w.sent += n
+		if w.unsentWait > 0 && w.written-w.sent < w.unsentWait {
+			w.unsentWait = 0
+			signal(st.wrWake)
+		}
 		*next = (int(st.id) + 1) % len(s.streams)
 		return int(n)
 	}

@@ -43,6 +43,7 @@ type sendHalf struct {
 	stopReason           string
 	drainWake            chan struct{} // closed on progress when a Drain waits
 	window               int           // effective window: min of both sides
+	unsentWait           uint64        // a ReadFrom waits until fewer than this many bytes are unsent; 0: none
 }
 
 // recvHalf is the reading direction. The ring holds bytes from consumed to
