@@ -45,6 +45,15 @@ func (c *Conn) CloseWrite() error { return c.st.CloseWrite() }
 // broken pipe that says how many bytes were delivered.
 func (c *Conn) CloseRead() error { return c.st.CloseRead() }
 
+// CloseReadWithError ends the reading direction like CloseRead and tells
+// the peer why: the peer's next write fails with a *BrokenPipeError whose
+// Reason is err's text, as io.PipeReader.CloseWithError passes its error to
+// the writer. A receiver that cannot write what it reads (a full disk) uses
+// it so that the sender says "could not write its output: no space left on
+// device" rather than that the reader stopped. With err nil it is
+// CloseRead; after CloseRead it does nothing.
+func (c *Conn) CloseReadWithError(err error) error { return c.st.CloseWithError(err) }
+
 // Drain waits until the peer's application has received every byte
 // written so far (a byte counts once the peer's Read returned it and the
 // peer asked for more) and, after CloseWrite, has read io.EOF with a

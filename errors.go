@@ -22,6 +22,10 @@ var (
 	ErrConnLost = session.ErrConnLost
 	// ErrClosed: use of a Conn or Listener after Close. Matches net.ErrClosed.
 	ErrClosed = session.ErrClosed
+	// ErrEncryptionMismatch: one side encrypts and the other does not
+	// (WithNoEncrypt on one side only), found by either side. Also matches
+	// ErrProtocol.
+	ErrEncryptionMismatch = session.ErrEncryptionMismatch
 )
 
 // BrokenPipeError is returned by writes after the reader went away. Its

@@ -67,9 +67,15 @@ func (a TokenAuth) mac(t *session.Transcript, role wire.Role) ([]byte, error) {
 	return m.Sum(nil), nil
 }
 
+// tlsState is a TLS connection (*tls.Conn, and Client's and Server's
+// connections, which embed one).
+type tlsState interface {
+	ConnectionState() tls.ConnectionState
+}
+
 // exporter returns the connection's TLS exporter value, or nil without TLS.
 func exporter(t *session.Transcript) ([]byte, error) {
-	tc, ok := t.Conn.(*tls.Conn)
+	tc, ok := t.Conn.(tlsState)
 	if !ok {
 		return nil, nil
 	}
@@ -98,7 +104,7 @@ func (CertAuth) Prove(*session.Transcript, wire.Role) ([]byte, error) { return n
 
 // Verify checks that the connection is TLS with a verified peer certificate.
 func (CertAuth) Verify(t *session.Transcript, _ wire.Role, proof []byte) error {
-	tc, ok := t.Conn.(*tls.Conn)
+	tc, ok := t.Conn.(tlsState)
 	if !ok || len(tc.ConnectionState().VerifiedChains) == 0 || len(proof) != 0 {
 		return errors.New("no verified certificate from the peer")
 	}
@@ -112,7 +118,7 @@ var _ session.FrameKeyer = TokenAuth{}
 // token over the sender's role and both HELLOs (with their fresh nonces),
 // cut to 128 bits. Over TLS it returns no keys: TLS protects the frames.
 func (a TokenAuth) FrameKeys(t *session.Transcript, role wire.Role) (send, recv []byte, err error) {
-	if _, ok := t.Conn.(*tls.Conn); ok || a.NoFrameMAC {
+	if _, ok := t.Conn.(tlsState); ok || a.NoFrameMAC {
 		return nil, nil, nil
 	}
 	peer := wire.RoleDialer

@@ -14,8 +14,8 @@ const corkSize = 256 << 10
 // most 16 KiB of plaintext, with its own system call; between Cork and
 // Uncork corkConn gathers the records and writes them corkSize at a time
 // instead: on loopback that is a third less CPU per byte sent. The session
-// corks around each batch it writes (session.Corker); at any other time,
-// during the handshake say, writes go straight through.
+// corks around each batch it writes (session.Corker, through tlsConn); at
+// any other time, during the handshake say, writes go straight through.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex // TLS may write an alert or key update from another goroutine

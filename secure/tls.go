@@ -152,20 +152,23 @@ func ephemeralCert() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-// Client wraps a dialed connection in TLS per tc (nil: returned as is).
+// Client wraps a dialed connection in TLS per tc (nil: none). The
+// connection returned has the optional interfaces of the session's
+// connection that it supports (see conn.go).
 // The TLS handshake itself runs lazily, on the first read or write, within
 // the session handshake's deadline.
 func Client(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
-		return conn
+		return plain(conn)
 	}
-	return tls.Client(&corkConn{Conn: conn}, tc)
+	return newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Client(c, tc) })
 }
 
-// Server wraps an accepted connection in TLS per tc (nil: as is).
+// Server wraps an accepted connection in TLS per tc (nil: none), like
+// Client.
 func Server(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
-		return conn
+		return plain(conn)
 	}
-	return tls.Server(&corkConn{Conn: conn}, tc)
+	return newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Server(c, tc) })
 }

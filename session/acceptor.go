@@ -77,6 +77,12 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, table *Acceptor) (
 				return err
 			}
 			if !h.peer.Resume {
+				if table != nil && table.has(h.peer.SessionID) {
+					// Only a stranger who learned a live session's id
+					// picks it: it must not replace that session.
+					l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "session id already in use"})
+					return errIDInUse
+				}
 				if err := a.admitNew(); err != nil {
 					ae := &AbortError{Code: CodeApplication, Reason: trimFarpipe(err.Error())}
 					l.writeAbort(ae)
@@ -93,10 +99,16 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, table *Acceptor) (
 		return nil, err
 	}
 	if resumed != nil {
+		// Only now, with conn's deadline cleared: once the session's loops
+		// run, the deadline is theirs (a kick, a linger).
+		if err := resumed.attachResumed(h, l); err != nil {
+			return nil, err
+		}
 		return nil, ErrResumed
 	}
-	if table != nil {
-		table.add(s)
+	if table != nil && !table.add(s) { // raced with another new session
+		conn.Close()
+		return nil, errIDInUse
 	}
 	s.begin(l)
 	return s, nil
@@ -125,8 +137,24 @@ func trimFarpipe(s string) string {
 	return s
 }
 
-func (a *Acceptor) add(s *Session) {
+// errIDInUse refuses a new session whose id is that of a live one.
+var errIDInUse = fmt.Errorf("%w: a new session asked for the id of a live one", wire.ErrMalformed)
+
+// has reports whether a session with that id is in the table.
+func (a *Acceptor) has(id [wire.SessionIDLen]byte) bool {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.sessions[id]
+	return ok
+}
+
+// add puts s in the table, unless its id is taken.
+func (a *Acceptor) add(s *Session) bool {
+	a.mu.Lock()
+	if _, taken := a.sessions[s.id]; taken {
+		a.mu.Unlock()
+		return false
+	}
 	a.sessions[s.id] = s
 	a.mu.Unlock()
 	s.onEnd = func() {
@@ -136,10 +164,12 @@ func (a *Acceptor) add(s *Session) {
 		}
 		a.mu.Unlock()
 	}
+	return true
 }
 
 // lookup finds the session a resuming dialer names, checks its proof, and
-// resumes it over l. The session is returned on success.
+// runs the rest of the handshake as that session over l. The session is
+// returned on success; attachResumed then makes l its connection.
 func (a *Acceptor) lookup(h *handshake, l *link) (*Session, error) {
 	refuse := func(reason string) (*Session, error) {
 		ae := &AbortError{Code: CodeNoSession, Reason: reason}
@@ -157,24 +187,28 @@ func (a *Acceptor) lookup(h *handshake, l *link) (*Session, error) {
 	if s == nil || !s.resumable || s.ended() || !validProof(h.peer.ResumeKey, s.resumeProof(wire.RoleDialer, h.peer.Nonce[:], nil)) {
 		return refuse("no such session here (it ended, or the listener restarted)")
 	}
-	return s, s.resumeOn(h, l)
+	return s, s.resumeOn(h)
 }
 
-// resumeOn resumes s over l, whose handshake h has read the dialer's HELLO.
-// The connection s may still hold is given up only once the dialer has
-// proven the token on l, so a replayed resumption request disturbs nothing.
-// The offsets this side announces may then be stale by what that old
-// connection delivered meanwhile; the dialer resends those bytes, and the
-// readLoop drops what it already has.
-func (s *Session) resumeOn(h *handshake, l *link) error {
+// resumeOn runs the rest of the listener's handshake as s, whose HELLO h
+// has read. The connection s may still hold is given up only once the
+// dialer has proven the token on the new one (attachResumed), so a
+// replayed resumption request disturbs nothing. The offsets this side
+// announces may then be stale by what that old connection delivered
+// meanwhile; the dialer resends those bytes, and the readLoop drops what
+// it already has.
+func (s *Session) resumeOn(h *handshake) error {
 	s.resumeMu.Lock()
 	defer s.resumeMu.Unlock()
-	// Continue the handshake as s, on l.
 	h.s = s
 	h.my.Window = uint32(s.cfg.Window)
-	if err := h.listen(true); err != nil {
-		return err
-	}
+	return h.listen(true)
+}
+
+// attachResumed makes l, over which h resumed s, the session's connection.
+func (s *Session) attachResumed(h *handshake, l *link) error {
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
 	s.mu.Lock()
 	old := s.ln
 	s.mu.Unlock()

@@ -30,5 +30,11 @@
 // FrameKeyer makes every frame of an unencrypted connection carry an
 // integrity tag.
 //
+// The session knows nothing of what carries it: it type-asserts the
+// connection it was given for optional interfaces (Idler, Corker,
+// HandshakeExplainer) that the layers making the connection supply, TLS
+// and sockets included. Who reads and who writes a connection is decided
+// by one small type, owner, whose invariants its doc comment states.
+//
 // The frame format is package wire's; docs/protocol.md describes both.
 package session

@@ -32,6 +32,10 @@ var (
 	// ErrClosed: the operation used a stream or session that this side
 	// closed. It matches net.ErrClosed.
 	ErrClosed = &closedError{}
+	// ErrEncryptionMismatch: one side encrypts (TLS) and the other does
+	// not; both must use the same setting. Also matches ErrProtocol. An
+	// *AbortError with CodeEncryption matches it.
+	ErrEncryptionMismatch error = &mismatchError{}
 	// ErrAuth: authentication failed, on this side or the peer's: the
 	// peers do not hold the same token (or certificates). Also matches
 	// ErrAborted.
@@ -56,7 +60,9 @@ func (e *AbortError) Is(err error) bool {
 	case ErrAuth:
 		return e.Code == CodeAuth
 	case ErrProtocol:
-		return e.Code == CodeProtocol || e.Code == CodeChecksum
+		return e.Code == CodeProtocol || e.Code == CodeChecksum || e.Code == CodeEncryption
+	case ErrEncryptionMismatch:
+		return e.Code == CodeEncryption
 	case ErrChecksum:
 		return e.Code == CodeChecksum
 	}
@@ -66,6 +72,10 @@ func (e *AbortError) Is(err error) bool {
 // The sentinels' types are not of zero size: pointers to distinct
 // zero-size values may compare equal, and then errors.Is would confuse them.
 type checksumError struct{ _ byte }
+type mismatchError struct{ _ byte }
+
+func (*mismatchError) Error() string        { return "farpipe: encryption mismatch" }
+func (*mismatchError) Is(target error) bool { return target == ErrProtocol }
 
 type closedError struct{ _ byte }
 
@@ -82,15 +92,14 @@ var _ net.Error = (*timeoutError)(nil)
 // BrokenPipeError reports a write to a stream whose reader has gone away.
 type BrokenPipeError struct {
 	Delivered uint64 // bytes the reader confirmed before it stopped
-	Reason    string // what the reader said, if anything
+	Reason    string // why, if the reader said (Stream.CloseWithError)
 }
 
 func (e *BrokenPipeError) Error() string {
-	s := fmt.Sprintf("farpipe: broken pipe: the reader stopped after %d bytes were delivered", e.Delivered)
-	if e.Reason != "" {
-		s += " (" + e.Reason + ")"
+	if e.Reason != "" { // the reader said why (Stream.CloseWithError)
+		return fmt.Sprintf("farpipe: broken pipe after %d bytes were delivered: %s", e.Delivered, e.Reason)
 	}
-	return s
+	return fmt.Sprintf("farpipe: broken pipe: the reader stopped after %d bytes were delivered", e.Delivered)
 }
 
 // AbortCode says why a session was aborted. Codes travel in ABORT frames.
@@ -105,6 +114,7 @@ const (
 	CodeTimeout     AbortCode = 5 // gave up waiting (linger, resume)
 	CodeInterrupted AbortCode = 6 // the process was interrupted by a signal
 	CodeNoSession   AbortCode = 7 // no session to resume with that id and proof
+	CodeEncryption  AbortCode = 8 // one side encrypts and the other does not
 )
 
 // AbortError reports an aborted session.

@@ -108,6 +108,9 @@ type hostilePeer struct {
 	gone   chan struct{} // closed once the peer has hung up
 	hangup sync.Once
 	wg     sync.WaitGroup
+	// eofOnly: hanging up ends only what the near end reads (io.EOF);
+	// what it writes is still read and discarded, until close.
+	eofOnly bool
 }
 
 // nearConn is the near end: it counts the bytes read and hangs the peer up
@@ -124,6 +127,10 @@ func (c *nearConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	if c.got >= c.total {
 		c.p.hangUp()
+		if c.p.eofOnly {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
 	}
 	c.mu.Unlock()
 	n, err := c.Conn.Read(b)
@@ -135,7 +142,9 @@ func (c *nearConn) Read(b []byte) (int, error) {
 
 func (p *hostilePeer) hangUp() {
 	p.hangup.Do(func() {
-		p.far.Close()
+		if !p.eofOnly {
+			p.far.Close()
+		}
 		close(p.gone)
 	})
 }

@@ -5,10 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -184,8 +182,8 @@ func (h *handshake) sendHello() ([]byte, error) {
 	}
 	if err := h.l.writeFrame(wire.Header{Type: wire.TypeHello}, b); err != nil {
 		// The first write runs the dialer's TLS handshake.
-		if ae := h.l.tlsRefusal(err); ae != nil {
-			return nil, ae
+		if e := h.l.explain(err); e != nil {
+			return nil, e
 		}
 		return nil, fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, h.l.conn.RemoteAddr(), err)
 	}
@@ -299,59 +297,34 @@ func (l *link) expect(want wire.Type) ([]byte, error) {
 }
 
 func (l *link) handshakeReadErr(err error) error {
-	var (
-		ve *wire.VersionError
-		re tls.RecordHeaderError
-	)
-	const mismatch = "use --no-encrypt on both sides or on neither"
+	var ve *wire.VersionError
 	switch {
 	case errors.As(err, &ve) && ve.Got == 'G':
 		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
 	case errors.As(err, &ve) && ve.Got == 0x16:
-		// A TLS ClientHello: say why in clear, which the peer's TLS stack
-		// reports as "not TLS".
-		l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side does not encrypt: " + mismatch})
-		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", wire.ErrProtocol, mismatch)
-	case errors.As(err, &re) && re.RecordHeader[0] == wire.Version && re.RecordHeader[1] == byte(wire.TypeHello):
-		if re.Conn != nil { // a plain farpipe peer: answer it in its language
-			(&link{conn: re.Conn}).writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side encrypts and the peer does not: " + mismatch})
-		}
-		return fmt.Errorf("%w: one side encrypts and the other does not: %s", wire.ErrProtocol, mismatch)
-	case errors.As(err, &re):
-		return fmt.Errorf("%w: it sent % x, which is neither TLS nor farpipe", wire.ErrNotFarpipe, re.RecordHeader[:])
+		// The first byte of a TLS record: say why in clear, which the
+		// peer's TLS stack reports as "not TLS".
+		l.writeAbort(&AbortError{Code: CodeEncryption, Reason: "this side does not encrypt: " + mismatchHint})
+		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", ErrEncryptionMismatch, mismatchHint)
 	case errors.Is(err, wire.ErrProtocol):
 		return err
 	}
-	if ae := l.tlsRefusal(err); ae != nil {
-		return ae
+	if e := l.explain(err); e != nil {
+		return e
 	}
 	return fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, l.conn.RemoteAddr(), err)
 }
 
-// tlsRefusal returns an *AuthError if err is a TLS handshake that failed on
-// the merits (a certificate refused, by either side, or no certificate
-// given) rather than on the network.
-func (l *link) tlsRefusal(err error) error {
-	if _, ok := l.conn.(*tls.Conn); !ok || err == nil {
-		return nil
+// mismatchHint says what to do about an ErrEncryptionMismatch.
+const mismatchHint = "both sides must use the same encryption setting"
+
+// explain asks the connection what a failure of its own handshake means
+// (HandshakeExplainer); nil if it is none, or the connection has none.
+func (l *link) explain(err error) error {
+	if x, ok := l.conn.(HandshakeExplainer); ok && err != nil {
+		return x.ExplainHandshake(err)
 	}
-	var (
-		cve *tls.CertificateVerificationError
-		ale tls.AlertError
-		oe  *net.OpError
-		ne  net.Error
-	)
-	switch {
-	case errors.As(err, &cve):
-		return &AuthError{Reason: "the peer's certificate was refused: " + cve.Err.Error()}
-	case errors.As(err, &ale):
-		return &AuthError{Reason: "the peer refused the TLS handshake: " + ale.Error()}
-	case errors.As(err, &oe) && oe.Op == "remote error": // a TLS alert from the peer
-		return &AuthError{Reason: "the peer refused the TLS handshake: " + oe.Err.Error()}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
-		return nil
-	}
-	return &AuthError{Reason: "TLS handshake failed: " + trimFarpipe(err.Error())}
+	return nil
 }
 
 // writeFrame writes one frame directly; only used before the loops start.
@@ -365,8 +338,17 @@ func (l *link) writeFrame(h wire.Header, payload []byte) error {
 
 // writeAbort tells the peer why the handshake failed, as best it can.
 func (l *link) writeAbort(e *AbortError) {
-	l.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	l.writeFrame(wire.Header{Type: wire.TypeAbort, Arg: uint64(e.Code)}, []byte(truncate(e.Reason, wire.MaxReason)))
+	WriteAbort(l.conn, e.Code, e.Reason)
+}
+
+// WriteAbort tells a peer in the middle of a handshake on conn why it is
+// refused, with an ABORT frame (at most a second spent writing it). A
+// layer under the session that meets a farpipe peer it cannot talk to (TLS
+// meeting a peer that does not encrypt) uses it to answer in the peer's
+// language.
+func WriteAbort(conn net.Conn, code AbortCode, reason string) error {
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	return (&link{conn: conn}).writeFrame(wire.Header{Type: wire.TypeAbort, Arg: uint64(code)}, []byte(truncate(reason, wire.MaxReason)))
 }
 
 func truncate(s string, n int) string {

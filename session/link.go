@@ -23,57 +23,43 @@ type link struct {
 	done  chan struct{} // closed by close
 	once  sync.Once
 	loops sync.WaitGroup // readLoop and writeLoop
-	// writev: the connection writes a net.Buffers in one system call.
+	// writev: the connection is a socket, which writes a net.Buffers in
+	// one system call.
 	writev bool
-	// corker, if not nil, is under conn (TLS) and gathers its writes.
-	corker Corker
-	// raw is the socket under conn (under TLS too), for idle; nil if none.
-	raw syscall.RawConn
-	tag [TagLen]byte // verify's buffer for a frame's tag; guarded by the read token
+	corker Corker       // conn's, if it gathers writes (TLS); nil if not
+	idler  Idler        // conn's, if it can tell that it is idle; nil if not
+	tag    [TagLen]byte // verify's buffer for a frame's tag; guarded by the read token
 
 	// own says who reads and who writes conn (see owner).
 	own *owner
 
 	// The fields below are guarded by the write side of own (lockWrite).
 	batch   *batch
-	outq    func(fd uintptr) // idle's query, made once: no allocation per Write
-	queued  int              // what outq found, or -1
-	next    int              // the stream whose DATA goes first next time (round robin)
-	stopped bool             // conn failed or carried an ABORT: write nothing more
+	next    int  // the stream whose DATA goes first next time (round robin)
+	stopped bool // conn failed or carried an ABORT: write nothing more
 
 	// Guarded by the read token.
 	woke bool // the last frame handled woke a waiting Read
 	bulk bool // the last DATA frame handled was large
 }
 
-// Corker is implemented by a connection under TLS that can gather the
-// records TLS writes into fewer, larger writes: between Cork and Uncork,
-// writes may be held back; Uncork writes them. The writeLoop corks around
-// each batch.
-type Corker interface {
-	Cork()
-	Uncork() error
-}
-
 func newLink(conn net.Conn) *link {
-	sc, writev := conn.(syscall.Conn)
+	_, writev := conn.(syscall.Conn)
 	l := &link{
 		conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev,
 		batch: &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256)},
 	}
 	l.own = newOwner(conn)
-	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok { // TLS
-		under := nc.NetConn()
-		l.corker, _ = under.(Corker)
-		if u, ok := under.(interface{ Unwrap() net.Conn }); ok {
-			under = u.Unwrap()
-		}
-		sc, _ = under.(syscall.Conn)
-	}
-	if sc != nil {
-		l.raw, _ = sc.SyscallConn()
-	}
+	l.corker, _ = conn.(Corker)
+	l.idler, _ = conn.(Idler)
 	return l
+}
+
+// idle reports whether a small write to l surely returns at once (Idler);
+// without an Idler the writeLoop writes everything. Called holding writing
+// (owner.lockWrite).
+func (l *link) idle() bool {
+	return l.idler != nil && l.idler.Idle()
 }
 
 func (l *link) close() {

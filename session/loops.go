@@ -577,7 +577,11 @@ func (st *Stream) controlLocked(bt *batch, b []byte) []byte {
 		b = bt.put(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Flags: wire.FlagFin, Arg: r.finTotal}, nil)
 		r.finAckSent, r.ackedSent = true, r.finTotal
 	case r.closed && !r.stopSent && !r.finAckSent:
-		b = bt.put(b, wire.Header{Type: wire.TypeStop, Channel: st.id, Arg: r.delivered}, nil)
+		var reason []byte // rare: STOP is sent once per stream and resumption
+		if r.stopReason != "" {
+			reason = []byte(r.stopReason)
+		}
+		b = bt.put(b, wire.Header{Type: wire.TypeStop, Channel: st.id, Arg: r.delivered}, reason)
 		r.stopSent, r.ackedSent = true, r.delivered
 	case !r.stopSent && (r.reack || r.delivered != r.ackedSent && (r.delivered-r.ackedSent >= st.s.ackEvery || r.consumed == r.received)):
 		b = bt.put(b, wire.Header{Type: wire.TypeAck, Channel: st.id, Arg: r.delivered}, nil)

@@ -28,8 +28,9 @@ import (
 //     waiting for frames, reading stays lent only as long as another Read
 //     holds the token, and that Read's readDone takes lending back.
 //  3. Whenever !lent and reader == byNobody, loopWake holds a wake-up for
-//     the readLoop: every change that can make it so signals loopWake, and
-//     the readLoop, woken, looks again before it parks.
+//     the readLoop, or the readLoop has just taken one and is about to
+//     look: every change that can make it so signals loopWake, and the
+//     readLoop, woken, looks again before it parks.
 //
 // Together: a Read that sleeps waiting for frames (counted in waiters)
 // always has someone about to read them, the readLoop or the Read that

@@ -182,8 +182,8 @@ func TestOwner(t *testing.T) {
 				t.Fatalf("after reclaim: %+v", st)
 			}
 			o.readDone(true) // keep: but reading was taken back
-			checkOwner(t, o, "A gave it back")
 			waitClosed(t, took, "the readLoop taking reading")
+			checkOwner(t, o, "the readLoop took it") // not before: the readLoop runs
 		}},
 		{"reclaim when nobody holds the token", func(t *testing.T, o *owner) {
 			lend(t, o)
@@ -198,8 +198,8 @@ func TestOwner(t *testing.T) {
 			took := loopTakes(o, stop)
 			close(stop)
 			o.readDone(true)
-			checkOwner(t, o, "A gave it back")
 			waitClosed(t, took, "the readLoop taking reading")
+			checkOwner(t, o, "the readLoop took it")
 			if o.state().lent {
 				t.Fatal("reading is still lent after the end")
 			}
@@ -378,7 +378,7 @@ func TestErrFinishedIsNotErrClosed(t *testing.T) {
 	// match another.
 	sentinels := map[string]error{"ErrTimeout": ErrTimeout, "ErrChecksum": ErrChecksum,
 		"ErrClosed": ErrClosed, "errFinished": errFinished, "ErrBrokenPipe": ErrBrokenPipe,
-		"ErrConnLost": ErrConnLost, "ErrAborted": ErrAborted}
+		"ErrConnLost": ErrConnLost, "ErrAborted": ErrAborted, "ErrEncryptionMismatch": ErrEncryptionMismatch}
 	for an, a := range sentinels {
 		for bn, b := range sentinels {
 			if an != bn && errors.Is(a, b) {

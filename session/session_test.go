@@ -36,14 +36,14 @@ func pair(t testing.TB, cfg *Config) (client, server *Session) {
 			ch <- res{nil, err}
 			return
 		}
-		s, err := Server(ctx, c, cfg)
+		s, err := Server(ctx, withIdle(c), cfg)
 		ch <- res{s, err}
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err = Client(ctx, c, cfg)
+	client, err = Client(ctx, withIdle(c), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"sync"
 	"time"
+
+	"github.com/farpipe/farpipe/wire"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -58,7 +60,8 @@ type recvHalf struct {
 	finCRC                        uint32
 	eof                           bool // EOF returned: checksum verified
 	finAckSent                    bool
-	closed                        bool // CloseRead: STOP to send, data discarded
+	closed                        bool   // CloseRead: STOP to send, data discarded
+	stopReason                    string // why, sent in STOP (CloseWithError)
 	stopSent                      bool
 	reack                         bool   // acknowledge again: the connection was resumed
 	waiting                       bool   // a Read sleeps waiting for data
@@ -114,6 +117,23 @@ func (st *Stream) CloseRead() error {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	st.closeReadLocked()
+	return nil
+}
+
+// CloseWithError ends the reading direction like CloseRead and tells the
+// writer why: its *BrokenPipeError carries err's text as Reason (at most
+// wire.MaxReason bytes), so a receiver that cannot write its output can
+// say so ("could not write the output: no space left on device") instead
+// of looking as if it stopped reading. With err nil it is CloseRead. The
+// first close wins: after CloseRead or CloseWithError it does nothing.
+func (st *Stream) CloseWithError(err error) error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && !st.rcv.closed {
+		st.rcv.stopReason = truncate(trimFarpipe(err.Error()), wire.MaxReason)
+	}
 	st.closeReadLocked()
 	return nil
 }

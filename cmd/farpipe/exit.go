@@ -114,6 +114,9 @@ func oneLine(err error) string {
 	if !strings.HasPrefix(s, "farpipe:") {
 		s = "farpipe: " + s
 	}
+	if errors.Is(err, farpipe.ErrEncryptionMismatch) { // the library does not speak of flags
+		s += ": use --no-encrypt on both sides or on neither"
+	}
 	return s
 }
 
