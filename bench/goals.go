@@ -29,8 +29,14 @@ func (r *results) goals() []verdict {
 		out = append(out,
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ 0.90× %s", t.label, ceilingLabel(t.kind)), 0.90, ceilingOf(t.kind)),
 			r.ratioGoal(t, fmt.Sprintf("%s ≥ %.2f× %s", t.label, rivalMargin(t.kind), rivalLabels(t.kind)), rivalMargin(t.kind), rivalsOf(t.kind)))
-		if t.kind == plain && r.measured(verifiedCeiling) {
-			v := r.ratioGoal(t, t.label+" ÷ gocopy --verify (no goal)", 0, verifiedCeiling)
+		switch {
+		case t.kind == plain && r.measured(verifiedCeiling):
+			// gocopy --verify makes the same checks and nothing else.
+			out = append(out,
+				r.ratioGoal(t, t.label+" ≥ 0.95× gocopy --verify", 0.95, verifiedCeiling),
+				r.cpuGoal(t, fmt.Sprintf("%s CPU/GiB ≤ %.2f× gocopy --verify", t.label, cpuMargin), cpuMargin, verifiedCeiling))
+		case t.kind == encrypted:
+			v := r.cpuGoal(t, t.label+" CPU/GiB ÷ gocopy --tls (no goal)", 0, ceilingOf(encrypted))
 			v.outcome = "INFO"
 			out = append(out, v)
 		}
@@ -51,6 +57,10 @@ func (r *results) measured(sel selector) bool {
 	}
 	return false
 }
+
+// cpuMargin is the most CPU per GiB farpipe --no-encrypt may spend,
+// relative to gocopy --verify, which makes the same checks.
+const cpuMargin = 1.10
 
 // rivalMargin is how far ahead of its peers farpipe of kind k must be.
 func rivalMargin(k kind) float64 {
@@ -85,6 +95,70 @@ func (r *results) ratioGoal(t tool, goal string, bar float64, sel selector) verd
 	}
 	v.detail = strings.Join(parts, ", ")
 	return v
+}
+
+// cpuGoal checks, on every data set, that t's median CPU seconds per GiB
+// (both ends) is at most bar times the lowest median of the tools sel
+// picks. The detail also gives the range of the same ratio taken round by
+// round.
+func (r *results) cpuGoal(t tool, goal string, bar float64, sel selector) verdict {
+	v := verdict{goal: goal, outcome: "PASS"}
+	var parts []string
+	for _, d := range r.data {
+		m, base := r.summary(t.name, d).cpuPerGiB, r.lowestCPU(d, sel)
+		if m == 0 || base == 0 {
+			parts = append(parts, d+" not measured")
+			v.outcome = "SKIP"
+			continue
+		}
+		q := m / base
+		part := fmt.Sprintf("%s %.2f× (%.2f vs %.2f s)", d, q, m, base)
+		if rr := r.roundCPURatios(t, d, sel); len(rr) > 1 {
+			part += fmt.Sprintf(" (rounds %.2f–%.2f)", slices.Min(rr), slices.Max(rr))
+		}
+		parts = append(parts, part)
+		if q > bar && v.outcome == "PASS" {
+			v.outcome = "FAIL"
+		}
+	}
+	v.detail = strings.Join(parts, ", ")
+	return v
+}
+
+// lowestCPU is the lowest median CPU per GiB with data among the tools sel
+// picks whose CPU time is known, or 0 when there is none.
+func (r *results) lowestCPU(data string, sel selector) float64 {
+	low := 0.0
+	for _, t := range r.tools {
+		if c := r.summary(t.name, data).cpuPerGiB; sel(t) && c > 0 && (low == 0 || c < low) {
+			low = c
+		}
+	}
+	return low
+}
+
+// roundCPURatios are, for each round, t's CPU per GiB with data divided by
+// the lowest among the tools sel picks in the same round.
+func (r *results) roundCPURatios(t tool, data string, sel selector) []float64 {
+	perGiB := func(x sample) float64 { return x.cpu / (float64(x.bytes) / (1 << 30)) }
+	var out []float64
+	for _, mine := range r.get(t.name, data).samples {
+		low := 0.0
+		for _, o := range r.tools {
+			if !sel(o) {
+				continue
+			}
+			for _, x := range r.get(o.name, data).samples {
+				if c := perGiB(x); x.round == mine.round && c > 0 && (low == 0 || c < low) {
+					low = c
+				}
+			}
+		}
+		if low > 0 && mine.cpu > 0 {
+			out = append(out, perGiB(mine)/low)
+		}
+	}
+	return out
 }
 
 // memoryGoal checks every farpipe process's peak resident memory.
@@ -122,6 +196,6 @@ func (r *results) memoryGoal() verdict {
 func writeGoals(w io.Writer, vs []verdict) {
 	fmt.Fprintln(w, "goals (a ratio goal passes only if every data set meets it)")
 	for _, v := range vs {
-		fmt.Fprintf(w, "  %-4s  %-52s %s\n", v.outcome, v.goal, v.detail)
+		fmt.Fprintf(w, "  %-4s  %-54s %s\n", v.outcome, v.goal, v.detail)
 	}
 }

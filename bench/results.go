@@ -22,8 +22,8 @@ type tool struct {
 	ceiling bool // gocopy: the ceiling of its kind
 	// verified marks gocopy --verify: the ceiling for a plain tool that
 	// checks every byte as farpipe --no-encrypt does (a tag per frame and
-	// a checksum of the stream). No goal is measured against it; the
-	// report gives farpipe's ratio to it beside the goals.
+	// a checksum of the stream). farpipe --no-encrypt must come within
+	// 0.95× of its throughput and 1.10× of its CPU per GiB.
 	verified bool
 	rival    bool // a peer the goals compare farpipe with: mbuffer and socat (plain), ssh (encrypted)
 	farpipe  bool // farpipe itself: the goals and the memory limit apply

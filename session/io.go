@@ -169,7 +169,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 	defer st.wrMu.Unlock()
 	total := 0
 	for {
-		region, err := st.writable(len(p) == 0)
+		region, err := st.writable(len(p) == 0, 0)
 		if err != nil || len(p) == 0 {
 			return total, err
 		}
@@ -199,11 +199,13 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 	defer st.wrMu.Unlock()
 	var total int64
 	for {
-		region, err := st.writable(false)
+		region, err := st.writable(false, readAhead)
 		if err != nil {
 			return total, err
 		}
-		n, rerr := r.Read(region)
+		// A slice at a time, as Write: the checksum then reads bytes still
+		// in the cache (a whole MiB read from a full pipe would not be).
+		n, rerr := r.Read(region[:min(len(region), writeChunk)])
 		if err := st.written(region[:n], true); err != nil {
 			return total, err
 		}
@@ -217,10 +219,21 @@ func (st *Stream) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// readAhead is how far ReadFrom reads ahead of what the writeLoop has
+// taken to send. A reader that stays just behind its producer wakes for
+// every few KiB the producer writes; one that waits until the writeLoop
+// takes a batch finds its source's pipe fuller and reads it in fewer,
+// larger reads, as gocopy --verify does: on a pipe of 1 GiB of zeros, a
+// third of the blocking reads and of the thread hand-offs that follow.
+// It holds back nothing the writeLoop could send: a batch's worth is
+// always ready.
+const readAhead = batchData
+
 // writable waits for room in the send buffer and returns the free region
 // there (contiguous, nonempty), or why nothing may be written. With check,
-// it only reports an error and returns no region.
-func (st *Stream) writable(check bool) ([]byte, error) {
+// it only reports an error and returns no region. With maxUnsent, it also
+// waits while that many bytes written are not yet taken by the writeLoop.
+func (st *Stream) writable(check bool, maxUnsent uint64) ([]byte, error) {
 	s, w := st.s, &st.snd
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -237,13 +250,18 @@ func (st *Stream) writable(check bool) ([]byte, error) {
 		if w.ring == nil {
 			w.ring = make([]byte, w.window)
 		}
-		if space := uint64(len(w.ring)) - (w.written - w.acked); space > 0 {
+		space := uint64(len(w.ring)) - (w.written - w.acked)
+		switch {
+		case maxUnsent > 0 && w.written-w.sent >= maxUnsent:
+			w.unsentWait = maxUnsent // dataFrameLocked wakes us
+		case space > 0:
 			// The region written..acked+window is free: nobody else touches it.
 			pos := int(w.written % uint64(len(w.ring)))
 			return w.ring[pos : pos+int(min(space, uint64(len(w.ring)-pos)))], nil
-		}
-		if l := s.ln; l != nil {
-			l.own.reclaim() // the acknowledgements that open the window must be read
+		default:
+			if l := s.ln; l != nil {
+				l.own.reclaim() // the acknowledgements that open the window must be read
+			}
 		}
 		s.mu.Unlock()
 		select {

@@ -47,7 +47,7 @@ func newLink(conn net.Conn) *link {
 	_, writev := conn.(syscall.Conn)
 	l := &link{
 		conn: conn, rd: wire.NewReader(conn, 64<<10), done: make(chan struct{}), writev: writev,
-		batch: &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256), dataTag: make([]byte, 0, TagLen)},
+		batch: &batch{ctl: make([]byte, 0, 1024), tail: make([]byte, 0, 256)},
 	}
 	l.own = newOwner(conn)
 	l.corker, _ = conn.(Corker)

@@ -45,6 +45,7 @@ type sendHalf struct {
 	stopReason           string
 	drainWake            chan struct{} // closed on progress when a Drain waits
 	window               int           // effective window: min of both sides
+	unsentWait           uint64        // a ReadFrom waits until fewer than this many bytes are unsent; 0: none
 	// While the writeLoop transmits ring bytes from flyFrom on, outside
 	// the lock, an acknowledgement beyond flyFrom (a peer that resumed
 	// with a stale offset already had them) waits in ackLater: the region
