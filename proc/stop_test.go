@@ -79,6 +79,7 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			client, server := pair(t)
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			if tt.ready == "" {
 				cancel()
 			}
