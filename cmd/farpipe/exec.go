@@ -66,6 +66,9 @@ exits 1 (after the drain timeout) or 128+N (after a second signal).
 }
 
 func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, drain time.Duration) error {
+	// Signals stop accepting and start the drain (see signals.go).
+	sigs, release := takeSignals(ctx)
+	defer release()
 	opts, err := f.options()
 	if err != nil {
 		return err
@@ -75,9 +78,6 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		return err
 	}
 	defer ln.Close()
-	// Signals stop accepting and start the drain (see signals.go).
-	sigs, release := takeSignals(ctx)
-	defer release()
 
 	// Commands run until they finish or are cut off; a signal does not
 	// cancel them.
@@ -118,6 +118,9 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 	var first *signalError
 	select {
 	case <-finished: // --once: the one peer was served
+		if ctx.Err() != nil { // or a signal came before takeSignals
+			return context.Cause(ctx)
+		}
 		return nil
 	case sig := <-sigs:
 		first = &signalError{sig.(syscall.Signal)}

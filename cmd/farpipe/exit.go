@@ -26,7 +26,8 @@ const exitCodesHelp = `Exit status:
   0  success: send: every byte was written to the receiver's output;
      recv: the whole stream arrived and its checksum matched
   1  failure: could not connect, connection lost, protocol or I/O error;
-     the stream is incomplete
+     the stream is incomplete; exec: --drain-timeout ran out and running
+     commands were cut off
   2  usage error
   3  broken pipe: the reader went away before the end (send), or recv's
      own output was closed (recv)
