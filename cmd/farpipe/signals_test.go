@@ -15,10 +15,9 @@ import (
 // stderrWatch collects a command's standard error and tells when a line
 // containing a given text has appeared.
 type stderrWatch struct {
-	mu    sync.Mutex
-	buf   strings.Builder
-	wake  chan struct{} // closed and remade on every write
-	other []byte
+	mu   sync.Mutex
+	buf  strings.Builder
+	wake chan struct{} // closed and remade on every write
 }
 
 func newStderrWatch() *stderrWatch { return &stderrWatch{wake: make(chan struct{})} }
