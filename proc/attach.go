@@ -144,7 +144,11 @@ wait:
 // stop ends the copying still going on and waits for every goroutine.
 // With early (the command's end was not seen), the output is cut off too.
 func (a *attached) stop(early bool) {
-	a.s.In.CloseWrite() // the command is gone: stop sending it input
+	if early {
+		a.s.In.SetWriteDeadline(time.Now()) // no end of input: it was cut off
+	} else {
+		a.s.In.CloseWrite() // the command is gone: stop sending it input
+	}
 	interruptRead(a.stdin)
 	if early {
 		a.s.In.CloseRead()

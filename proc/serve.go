@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// Stream is one channel of a session, both directions. CloseWrite and
-// CloseRead must wake a Read, Write, ReadFrom or WriteTo blocked on the
-// stream (the session's streams do).
+// Stream is one channel of a session, both directions. CloseRead must wake
+// a Read or WriteTo blocked on the stream, and CloseWrite or a write
+// deadline a Write or ReadFrom (the session's streams do).
 type Stream interface {
 	io.Reader
 	io.Writer
@@ -22,6 +22,7 @@ type Stream interface {
 	io.WriterTo
 	CloseWrite() error
 	CloseRead() error
+	SetWriteDeadline(time.Time) error
 }
 
 // Streams are the channels a remote filter uses.
@@ -181,8 +182,9 @@ func (r *running) terminate(ctx context.Context, running bool) (Status, error) {
 	}
 	// What the command started gets no more time than the command did.
 	signalGroup(pid, syscall.SIGKILL)
-	r.s.In.CloseWrite()
-	r.s.Err.CloseWrite()
+	// No end of stream for output that was cut off: the copying stops.
+	r.s.In.SetWriteDeadline(time.Now())
+	r.s.Err.SetWriteDeadline(time.Now())
 	r.p.stdoutR.Close()
 	r.p.stderrR.Close()
 	r.stop()

@@ -181,6 +181,7 @@ func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []str
 			reason += " before the client had all of " + argv[0] + "'s output"
 		}
 		c.Abort(reason)
+		c.Wait() // the reason reaches the peer before this process exits
 		if f.verbose {
 			logf("%s: %s", c.RemoteAddr(), reason)
 		}
