@@ -85,35 +85,8 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 	defer cutOff(nil)
 	actx, stopAccepting := context.WithCancel(ctx)
 	defer stopAccepting()
-	var running sync.WaitGroup
 	var cut atomic.Int32 // commands that were cut off
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept(actx)
-			if err != nil {
-				return
-			}
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				if serveOne(serving, f, c, argv) {
-					cut.Add(1)
-				}
-			}()
-			if once {
-				ln.StopAccepting()
-				return
-			}
-		}
-	}()
-	finished := make(chan struct{})
-	go func() {
-		<-accepted
-		running.Wait()
-		close(finished)
-	}()
+	finished := serveAll(actx, serving, f, ln, argv, once, &cut)
 
 	var first *signalError
 	select {
@@ -142,6 +115,9 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 	case <-t.C:
 		cutOff(&cutOffError{fmt.Sprintf("farpipe exec's --drain-timeout (%s) ran out", drain)})
 		<-finished
+		if cut.Load() == 0 { // they all finished in time after all
+			return first
+		}
 		return fmt.Errorf("farpipe: --drain-timeout %s ran out with %d commands still running: they were terminated (SIGTERM, then SIGKILL) and their peers told", drain, cut.Load())
 	case sig := <-sigs:
 		se := &signalError{sig.(syscall.Signal)}
@@ -149,6 +125,41 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		<-finished
 		return se
 	}
+}
+
+// serveAll accepts peers until actx ends (--once: one peer) and serves each
+// with serving; the channel it returns is closed once accepting has stopped
+// and every command has finished.
+func serveAll(actx, serving context.Context, f *endpointFlags, ln *farpipe.Listener, argv []string, once bool, cut *atomic.Int32) <-chan struct{} {
+	var running sync.WaitGroup
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept(actx)
+			if err != nil {
+				return
+			}
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				if serveOne(serving, f, c, argv) {
+					cut.Add(1)
+				}
+			}()
+			if once {
+				ln.StopAccepting()
+				return
+			}
+		}
+	}()
+	finished := make(chan struct{})
+	go func() {
+		<-accepted
+		running.Wait()
+		close(finished)
+	}()
+	return finished
 }
 
 // cutOffError says why exec ended the commands still running.
