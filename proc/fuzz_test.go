@@ -72,13 +72,13 @@ func (e *endless) Read(p []byte) (int, error) {
 }
 
 // TestReadLinesBoundedMemory: a line without a newline that goes on and
-// on (here 256 MiB) is skipped in constant memory.
+// on (here 32 MiB) is skipped in constant memory.
 func TestReadLinesBoundedMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	called := false
-	err := readLines(io.MultiReader(&endless{left: 256 << 20}, strings.NewReader("\nexit 4\n")), func(verb string, n int) {
+	err := readLines(io.MultiReader(&endless{left: 32 << 20}, strings.NewReader("\nexit 4\n")), func(verb string, n int) {
 		called = verb == "exit" && n == 4
 	})
 	runtime.ReadMemStats(&after)
@@ -86,6 +86,6 @@ func TestReadLinesBoundedMemory(t *testing.T) {
 		t.Fatalf("readLines: %v; the line after the overlong one decoded: %v", err, called)
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
-		t.Fatalf("skipping a 256 MiB line allocated %d bytes", grew)
+		t.Fatalf("skipping a 32 MiB line allocated %d bytes", grew)
 	}
 }

@@ -21,6 +21,7 @@ func startExec(t *testing.T, extra []string, argv ...string) (addr string, cmd *
 	args := append(append([]string{"exec", "-v", "--listen", addr}, extra...), "--")
 	cmd = command(t, append(args, argv...)...)
 	wait = start(t, cmd, nil)
+	t.Cleanup(func() { cmd.Process.Kill() }) // if the test failed before its end
 	return addr, cmd, wait
 }
 
@@ -33,7 +34,12 @@ func startPiped(t *testing.T, cmd *exec.Cmd) (stdin *os.File, stdout *bufio.Read
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stdinW.Close() })
+	t.Cleanup(func() {
+		stdinW.Close()
+		if cmd.Process != nil {
+			cmd.Process.Kill() // if the test failed before its end
+		}
+	})
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
