@@ -116,6 +116,12 @@ func (c *Conn) Done() <-chan struct{} { return c.s.Done() }
 // Err returns the error that ended the connection, or nil.
 func (c *Conn) Err() error { return c.s.Err() }
 
+// Wait waits for the connection's goroutines to exit once it has ended.
+// After Abort, that is until the peer has closed its side, having read the
+// reason (or for at most a second): a process that exits sooner may reset
+// the connection and lose the reason on its way.
+func (c *Conn) Wait() { c.s.Wait() }
+
 // ReadFrom copies r into the connection until r's EOF, reading straight
 // into the send buffer (io.Copy(conn, r) uses it). It does not close the
 // writing direction.

@@ -11,4 +11,11 @@
 //
 // Nothing the client sends can choose or alter the command: the client only
 // supplies bytes for its standard input and one of three signals.
+//
+// The command leads a process group of its own; signals go to the group.
+// When Serve's context ends, the group gets SIGTERM, then SIGKILL after
+// KillGrace. Serve and Attach each own the goroutines they start and wait for
+// all of them before they return, whether the command ended or the context
+// did; Attach interrupts blocked reads of standard input (and, when it stops
+// early, writes to standard output) through their deadline methods.
 package proc

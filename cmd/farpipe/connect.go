@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
-	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/proc"
 	"github.com/spf13/cobra"
 )
@@ -22,8 +25,11 @@ exits with the command's exit status (128+N if a signal N killed it), so that
 
   producer | farpipe connect ADDR | consumer
 
-behaves like "producer | CMD | consumer". SIGINT, SIGTERM and SIGHUP are
-passed on to the remote command; the third one aborts at once.
+behaves like "producer | CMD | consumer": when CMD ends, connect delivers the
+rest of its output and exits at once, without waiting for the end of its own
+standard input. Once connected, SIGINT, SIGTERM and SIGHUP are passed on to
+the remote command; the third one aborts at once. Before (listening, dialing
+with --wait, the handshake), a signal ends connect at once.
 
 ` + exitCodesHelp,
 		Example: `  seq 1 1000000 | farpipe connect fp://HOST:7000/#TOKEN | tail -1`,
@@ -37,22 +43,30 @@ passed on to the remote command; the third one aborts at once.
 }
 
 func runConnect(ctx context.Context, f *endpointFlags, addr string) error {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer done()
+	// From now on signals go to the remote command; the third one ends
+	// this side.
+	sigs, release := takeSignals(ctx)
+	defer release()
+	if ctx.Err() != nil { // a signal came just before
+		c.Abort("the client was interrupted")
+		return context.Cause(ctx)
+	}
 	growPipe(os.Stdin)
 	growPipe(os.Stdout)
+	stdin := newPollReader(os.Stdin)
 
-	// Signals go to the remote command; the third one ends this side.
 	fwd := make(chan os.Signal, 4)
 	actx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
+	var forwarder sync.WaitGroup
+	forwarder.Add(1)
 	go func() {
+		defer forwarder.Done()
 		for n := 1; ; n++ {
 			select {
 			case sig := <-sigs:
@@ -61,13 +75,19 @@ func runConnect(ctx context.Context, f *endpointFlags, addr string) error {
 					abort(&signalError{sig.(syscall.Signal)})
 					return
 				}
-				fwd <- sig
+				select {
+				case fwd <- sig:
+				case <-actx.Done():
+					return
+				}
 			case <-actx.Done():
 				return
 			}
 		}
 	}()
-	st, err := proc.Attach(actx, streams(c), os.Stdin, os.Stdout, os.Stderr, fwd)
+	st, err := attach(actx, c, stdin, fwd)
+	abort(nil)
+	forwarder.Wait()
 	var se *signalError
 	switch {
 	case errors.As(context.Cause(actx), &se):
@@ -78,4 +98,35 @@ func runConnect(ctx context.Context, f *endpointFlags, addr string) error {
 		return err
 	}
 	return exitStatus(st.ExitCode())
+}
+
+// attach runs proc.Attach on c. Once ctx has ended (the third signal), it
+// waits at most a second more: Attach may wait for a write to a standard
+// output that nobody reads, which only the end of the process ends.
+func attach(ctx context.Context, c *farpipe.Conn, stdin io.Reader, signals <-chan os.Signal) (proc.Status, error) {
+	type result struct {
+		st  proc.Status
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		st, err := proc.Attach(ctx, streams(c), stdin, os.Stdout, os.Stderr, signals)
+		if cl, ok := stdin.(io.Closer); ok {
+			cl.Close()
+		}
+		res <- result{st, err}
+	}()
+	select {
+	case r := <-res:
+		return r.st, r.err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case r := <-res:
+		return r.st, r.err
+	case <-t.C:
+		return proc.Status{}, context.Cause(ctx)
+	}
 }

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,8 +29,12 @@ and error go back to the peer, and so does its exit status. Only CMD as given
 here ever runs: nothing a peer sends can choose or change it. CMD's standard
 input and output are pipes.
 
-SIGTERM or SIGINT stops accepting peers and lets running commands finish for
-up to --drain-timeout, then exits 0; a second signal exits at once.
+Each command leads a process group of its own. SIGTERM or SIGINT stops
+accepting peers and lets running commands finish for up to --drain-timeout,
+then exits 128+N (130 for SIGINT, 143 for SIGTERM). If the drain time runs
+out, or at a second signal, the commands still running get SIGTERM, then
+SIGKILL 2 s later, their peers are told why (their connect exits 4), and exec
+exits 1 (after the drain timeout) or 128+N (after a second signal).
 
 ` + exitCodesHelp,
 		Example: `  farpipe exec --listen :7000 -- sort -rn
@@ -37,6 +42,9 @@ up to --drain-timeout, then exits 0; a second signal exits at once.
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 0 || len(args) == 0 {
 				return usagef("give the command after --, for example: farpipe exec --listen :7000 -- sort -rn")
+			}
+			if cmd.Flags().Changed("wait") {
+				return usagef("--wait does nothing for exec, which listens: give --wait to farpipe connect")
 			}
 			if f.listenAddr == "" {
 				return usagef("farpipe exec needs --listen ADDR")
@@ -58,6 +66,9 @@ up to --drain-timeout, then exits 0; a second signal exits at once.
 }
 
 func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, drain time.Duration) error {
+	// Signals stop accepting and start the drain (see signals.go).
+	sigs, release := takeSignals(ctx)
+	defer release()
 	opts, err := f.options()
 	if err != nil {
 		return err
@@ -67,12 +78,59 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		return err
 	}
 	defer ln.Close()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 
+	// Commands run until they finish or are cut off; a signal does not
+	// cancel them.
+	serving, cutOff := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cutOff(nil)
 	actx, stopAccepting := context.WithCancel(ctx)
 	defer stopAccepting()
+	var cut atomic.Int32 // commands that were cut off
+	finished := serveAll(actx, serving, f, ln, argv, once, &cut)
+
+	var first *signalError
+	select {
+	case <-finished: // --once: the one peer was served
+		if ctx.Err() != nil { // or a signal came before takeSignals
+			return context.Cause(ctx)
+		}
+		return nil
+	case sig := <-sigs:
+		first = &signalError{sig.(syscall.Signal)}
+	case <-ctx.Done(): // a signal before takeSignals
+		if !errors.As(context.Cause(ctx), &first) {
+			return context.Cause(ctx)
+		}
+	}
+	if f.verbose {
+		logf("%s: no new peers; waiting up to %s for running commands", signalName(first.sig), drain)
+	}
+	ln.StopAccepting()
+	stopAccepting()
+	t := time.NewTimer(drain)
+	defer t.Stop()
+	select {
+	case <-finished:
+		return first
+	case <-t.C:
+		cutOff(&cutOffError{fmt.Sprintf("farpipe exec's --drain-timeout (%s) ran out", drain)})
+		<-finished
+		if cut.Load() == 0 { // they all finished in time after all
+			return first
+		}
+		return fmt.Errorf("farpipe: --drain-timeout %s ran out with %d commands still running: they were terminated (SIGTERM, then SIGKILL) and their peers told", drain, cut.Load())
+	case sig := <-sigs:
+		se := &signalError{sig.(syscall.Signal)}
+		cutOff(&cutOffError{"farpipe exec was interrupted by a second signal (" + signalName(se.sig) + ")"})
+		<-finished
+		return se
+	}
+}
+
+// serveAll accepts peers until actx ends (--once: one peer) and serves each
+// with serving; the channel it returns is closed once accepting has stopped
+// and every command has finished.
+func serveAll(actx, serving context.Context, f *endpointFlags, ln *farpipe.Listener, argv []string, once bool, cut *atomic.Int32) <-chan struct{} {
 	var running sync.WaitGroup
 	accepted := make(chan struct{})
 	go func() {
@@ -85,7 +143,9 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 			running.Add(1)
 			go func() {
 				defer running.Done()
-				serveOne(ctx, f, c, argv)
+				if serveOne(serving, f, c, argv) {
+					cut.Add(1)
+				}
 			}()
 			if once {
 				ln.StopAccepting()
@@ -99,33 +159,18 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		running.Wait()
 		close(finished)
 	}()
-
-	select {
-	case <-finished: // --once: the one peer was served
-		return nil
-	case sig := <-sigs:
-		if f.verbose {
-			logf("%s: no new peers; waiting up to %s for %s", signalName(sig.(syscall.Signal)), drain, "running commands")
-		}
-		ln.StopAccepting()
-		stopAccepting()
-		t := time.NewTimer(drain)
-		defer t.Stop()
-		select {
-		case <-finished:
-			return nil
-		case <-t.C:
-			logf("drain timeout: %s passed with commands still running; leaving them", drain)
-			return nil
-		case sig := <-sigs:
-			return &signalError{sig.(syscall.Signal)}
-		}
-	}
+	return finished
 }
 
+// cutOffError says why exec ended the commands still running.
+type cutOffError struct{ reason string }
+
+func (e *cutOffError) Error() string { return e.reason }
+
 // serveOne runs the command for one peer and waits until the peer has all
-// of its output and its status.
-func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []string) {
+// of its output and its status. If ctx ends first, the command is
+// terminated and the peer told why; serveOne then reports true.
+func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []string) (cut bool) {
 	if f.verbose {
 		logf("%s connected: running %s", c.RemoteAddr(), argv[0])
 	}
@@ -139,6 +184,20 @@ func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []str
 		}
 		cancel()
 	}
+	if err != nil && ctx.Err() != nil {
+		reason := context.Cause(ctx).Error()
+		if errors.Is(err, proc.ErrTerminated) {
+			reason += ": " + argv[0] + " was terminated"
+		} else {
+			reason += " before the client had all of " + argv[0] + "'s output"
+		}
+		c.Abort(reason)
+		c.Wait() // the reason reaches the peer before this process exits
+		if f.verbose {
+			logf("%s: %s", c.RemoteAddr(), reason)
+		}
+		return true
+	}
 	finish(c)
 	switch {
 	case err != nil && f.verbose:
@@ -146,6 +205,7 @@ func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []str
 	case f.verbose:
 		logf("%s: %s %s", c.RemoteAddr(), argv[0], st)
 	}
+	return false
 }
 
 // streams are the channels of a remote command: 0 standard input and

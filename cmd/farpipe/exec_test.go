@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,7 +21,52 @@ func startExec(t *testing.T, extra []string, argv ...string) (addr string, cmd *
 	args := append(append([]string{"exec", "-v", "--listen", addr}, extra...), "--")
 	cmd = command(t, append(args, argv...)...)
 	wait = start(t, cmd, nil)
+	t.Cleanup(func() { cmd.Process.Kill() }) // if the test failed before its end
 	return addr, cmd, wait
+}
+
+// startPiped starts cmd with standard input and output pipes for the test:
+// standard input stays open until the test closes it. wait returns the exit
+// status and standard error, or fails after 60 s.
+func startPiped(t *testing.T, cmd *exec.Cmd) (stdin *os.File, stdout *bufio.Reader, wait func() result) {
+	t.Helper()
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdinW.Close()
+		if cmd.Process != nil {
+			cmd.Process.Kill() // if the test failed before its end
+		}
+	})
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outR.Close() })
+	cmd.Stdin, cmd.Stdout = stdinR, outW
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdinR.Close()
+	outW.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return stdinW, bufio.NewReader(outR), func() result {
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Signal(syscall.SIGQUIT)
+			time.Sleep(time.Second)
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%v did not exit within 60 s; its stderr:\n%s", cmd.Args, stderr.String())
+		}
+		return result{code: cmd.ProcessState.ExitCode(), stderr: stderr.String()}
+	}
 }
 
 func connect(t *testing.T, addr string, stdin io.Reader) result {
@@ -97,28 +143,131 @@ func TestConnectForwardsSIGINT(t *testing.T) {
 }
 
 // TestExecGracefulShutdown: SIGTERM to a server with two commands running
-// lets both finish, accepts nobody new meanwhile, and exits 0.
+// lets both finish, accepts nobody new meanwhile, and exits 143.
 func TestExecGracefulShutdown(t *testing.T) {
-	addr, server, wait := startExec(t, nil, "sh", "-c", "sleep 1; echo finished")
-	results := make(chan result, 2)
-	for range 2 {
-		go func() { results <- connect(t, addr, nil) }()
+	addr, server, wait := startExec(t, nil, "sh", "-c", "echo started; read line; echo finished")
+	type session struct {
+		stdin io.WriteCloser
+		wait  func() result
 	}
-	time.Sleep(500 * time.Millisecond) // both commands are running
-	server.Process.Signal(syscall.SIGTERM)
-	time.Sleep(100 * time.Millisecond)
-	late := connect(t, addr, nil)
+	var sessions []session
 	for range 2 {
-		r := <-results
-		if r.code != 0 || string(r.stdout) != "finished\n" {
-			t.Errorf("running session: exit %d, %q, %s", r.code, r.stdout, r.stderr)
+		stdin, out, w := startPiped(t, command(t, "connect", "--wait", "10s", addr))
+		if line, _ := out.ReadString('\n'); line != "started\n" {
+			t.Fatalf("the command did not start: %q", line)
 		}
+		sessions = append(sessions, session{stdin, w})
 	}
+	server.Process.Signal(syscall.SIGTERM)
+	late := connect(t, addr, nil) // refused: nothing listens any more, or busy
 	if late.code == 0 {
 		t.Errorf("a session started after SIGTERM was served: %q", late.stdout)
 	}
-	if e := wait(); e.code != 0 {
-		t.Errorf("server exit %d: %s", e.code, e.stderr)
+	for _, s := range sessions {
+		s.stdin.Write([]byte("go on\n"))
+		s.stdin.Close()
+		if r := s.wait(); r.code != 0 {
+			t.Errorf("running session: exit %d, %s", r.code, r.stderr)
+		}
+	}
+	if e := wait(); e.code != 128+int(syscall.SIGTERM) {
+		t.Errorf("server exit %d, want 143: %s", e.code, e.stderr)
+	}
+}
+
+// TestExecDrainTimeout: when --drain-timeout runs out, exec ends what it
+// started (SIGTERM, then SIGKILL for a command that ignores it; children
+// included), tells the peers why at once, and exits 1.
+func TestExecDrainTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		argv []string
+	}{
+		{"a command", []string{"sh", "-c", "echo $$; exec sleep 1000"}},
+		{"a command that ignores SIGTERM", []string{"sh", "-c", `trap "" TERM; echo $$; while :; do sleep 0.1; done`}},
+		{"a child of the command", []string{"sh", "-c", "sleep 1000 & echo $!; wait"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, server, wait := startExec(t, []string{"--drain-timeout", "1s"}, tt.argv...)
+			// Standard input is never closed: connect waits for the command.
+			_, out, w := startPiped(t, command(t, "connect", "--wait", "10s", addr))
+			line, _ := out.ReadString('\n')
+			pid, err := strconv.Atoi(strings.TrimSpace(line))
+			if err != nil {
+				t.Fatalf("no pid from the command: %q", line)
+			}
+			server.Process.Signal(syscall.SIGTERM)
+			r, e := w(), wait()
+			if r.code != exitPeerAborted || !strings.Contains(r.stderr, "drain-timeout") {
+				t.Errorf("connect: exit %d, %q; want %d and the reason", r.code, r.stderr, exitPeerAborted)
+			}
+			if e.code != exitFailure || !strings.Contains(e.stderr, "drain-timeout 1s ran out") {
+				t.Errorf("exec: exit %d, %q; want %d and why", e.code, e.stderr, exitFailure)
+			}
+			if !processGone(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("process %d that exec started outlived it", pid)
+			}
+		})
+	}
+}
+
+// processGone waits until process pid is gone (or a zombie about to be
+// reaped by its new parent).
+func processGone(pid int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// TestExecRejectsWait: --wait does nothing for exec: a usage error.
+func TestExecRejectsWait(t *testing.T) {
+	r := start(t, command(t, "exec", "--wait", "5s", "--listen", "127.0.0.1:0", "--", "cat"), nil)()
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--wait") {
+		t.Fatalf("exit %d, %q; want %d", r.code, r.stderr, exitUsage)
+	}
+}
+
+// TestConnectFollowsCommand: like a local pipe, connect ends with the
+// remote command, without waiting for its own standard input (a pipe that
+// the test never closes), and delivers all of its output first.
+func TestConnectFollowsCommand(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		argv    []string
+		signal  syscall.Signal // sent to connect once the output begins
+		wantOut string
+		code    int
+	}{
+		{"the command exits", []string{"sh", "-c", "echo hi; exit 5"}, 0, "hi\n", 5},
+		{"grep -m1 finds its line", []string{"grep", "-m1", "ERROR"}, 0, "ERROR 1\n", 0},
+		{"a forwarded SIGINT ends it", []string{"sh", "-c", "echo ready; exec sleep 1000"}, syscall.SIGINT, "ready\n", 130},
+		{"a forwarded SIGTERM ends it", []string{"sh", "-c", "echo ready; exec sleep 1000"}, syscall.SIGTERM, "ready\n", 143},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, _, wait := startExec(t, []string{"--once"}, tt.argv...)
+			c := command(t, "connect", "--wait", "10s", addr)
+			stdin, out, w := startPiped(t, c) // the test never closes stdin
+			stdin.Write([]byte("INFO 0\nERROR 1\nERROR 2\n"))
+			first, _ := out.ReadString('\n')
+			if tt.signal != 0 {
+				c.Process.Signal(tt.signal)
+			}
+			restc := make(chan []byte, 1)
+			go func() { b, _ := io.ReadAll(out); restc <- b }() // until connect exits
+			r := w()
+			rest := <-restc
+			if got := first + string(rest); got != tt.wantOut || r.code != tt.code {
+				t.Errorf("output %q, exit %d (%s); want %q, %d", got, r.code, r.stderr, tt.wantOut, tt.code)
+			}
+			wait()
+		})
 	}
 }
 

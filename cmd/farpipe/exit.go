@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
@@ -29,7 +26,8 @@ const exitCodesHelp = `Exit status:
   0  success: send: every byte was written to the receiver's output;
      recv: the whole stream arrived and its checksum matched
   1  failure: could not connect, connection lost, protocol or I/O error;
-     the stream is incomplete
+     the stream is incomplete; exec: --drain-timeout ran out and running
+     commands were cut off
   2  usage error
   3  broken pipe: the reader went away before the end (send), or recv's
      own output was closed (recv)
@@ -118,23 +116,4 @@ func oneLine(err error) string {
 		s += ": use --no-encrypt on both sides or on neither"
 	}
 	return s
-}
-
-// withSignals returns a context cancelled by SIGINT, SIGTERM or SIGHUP, with
-// a *signalError as its cause.
-func withSignals(parent context.Context) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(parent)
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		select {
-		case s := <-ch:
-			cancel(&signalError{s.(syscall.Signal)})
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		cancel(nil)
-	}
 }

@@ -25,9 +25,11 @@ func run(args []string) int {
 	// A consumer that goes away must give us EPIPE, not kill us: we have to
 	// tell the sender first (see recv).
 	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := withSignals(context.Background()) // see signals.go
+	defer stop()
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
+	err := cmd.ExecuteContext(ctx)
 	var es exitStatus
 	switch {
 	case err == nil:

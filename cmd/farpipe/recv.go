@@ -30,9 +30,7 @@ to stop and exits 3.
   farpipe recv 10.0.0.1:7000 > backup.img`,
 		Args: exactlyOneAddr("farpipe recv --listen :7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := withSignals(cmd.Context())
-			defer stop()
-			return runRecv(ctx, &f, &sf, args[0], os.Stdout)
+			return runRecv(cmd.Context(), &f, &sf, args[0], os.Stdout)
 		},
 	}
 	f.register(cmd)

@@ -28,9 +28,7 @@ With --listen, send waits at ADDR for the receiver to dial in.
   farpipe send --listen :7000 < backup.img`,
 		Args: exactlyOneAddr("farpipe send 10.0.0.2:7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := withSignals(cmd.Context())
-			defer stop()
-			return runSend(ctx, &f, &sf, args[0], os.Stdin)
+			return runSend(cmd.Context(), &f, &sf, args[0], os.Stdin)
 		},
 	}
 	f.register(cmd)
