@@ -40,6 +40,7 @@ func newHandshake(s *Session, l *link) (*handshake, error) {
 	h.my.Window = uint32(s.cfg.Window)
 	h.my.Auth = []wire.AuthMethod{s.cfg.Auth.Method()}
 	h.my.ResumeGrace = uint32(s.cfg.ResumeTimeout / time.Second)
+	h.my.App = s.cfg.Role
 	if _, err := rand.Read(h.my.Nonce[:]); err != nil {
 		return nil, err
 	}
@@ -95,6 +96,9 @@ func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, er
 	if err := h.recvAuth(); err != nil {
 		return peerReceived, err
 	}
+	if err := h.checkRole(resume, nil); err != nil {
+		return peerReceived, err
+	}
 	if err := h.sendAuth(); err != nil {
 		return peerReceived, err
 	}
@@ -122,7 +126,7 @@ func (h *handshake) listen(resume bool) error {
 	if err := h.sendAuth(); err != nil {
 		return err
 	}
-	if err := h.recvAuth(); err != nil {
+	if err := h.checkRole(resume, h.recvAuth()); err != nil {
 		return err
 	}
 	if !resume {
@@ -223,6 +227,29 @@ func (h *handshake) checkPeer() error {
 	return nil
 }
 
+// checkRole checks, on a new session, that the authenticated peer's
+// application role is one this side accepts (see Config.Role), and turns
+// the peer's ABORT for a mismatch (in err) into a *RoleError.
+func (h *handshake) checkRole(resume bool, err error) error {
+	var ae *AbortError
+	switch {
+	case errors.As(err, &ae) && ae.Remote && ae.Code == CodeRole:
+		return &RoleError{Role: h.my.App, PeerRole: h.peer.App, Remote: true}
+	case err != nil:
+		return err
+	case resume || h.peer.App == "" || len(h.s.cfg.PeerRoles) == 0:
+		return nil
+	}
+	for _, r := range h.s.cfg.PeerRoles {
+		if r == h.peer.App {
+			return nil
+		}
+	}
+	e := &RoleError{Role: h.my.App, PeerRole: h.peer.App}
+	h.l.writeAbort(&AbortError{Code: CodeRole, Reason: trimFarpipe(e.Error())})
+	return e
+}
+
 func hasMethod(ms []wire.AuthMethod, m wire.AuthMethod) bool {
 	for _, x := range ms {
 		if x == m {
@@ -303,20 +330,21 @@ func (l *link) handshakeReadErr(err error) error {
 		ve *wire.VersionError
 		re tls.RecordHeaderError
 	)
-	const mismatch = "use --no-encrypt on both sides or on neither"
 	switch {
 	case errors.As(err, &ve) && ve.Got == 'G':
 		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
 	case errors.As(err, &ve) && ve.Got == 0x16:
 		// A TLS ClientHello: say why in clear, which the peer's TLS stack
-		// reports as "not TLS".
-		l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side does not encrypt: " + mismatch})
-		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", wire.ErrProtocol, mismatch)
+		// reports as a record that is not TLS (see tlsRefusal).
+		e := &EncryptionError{Encrypts: false}
+		l.writeAbort(&AbortError{Code: CodeEncryption, Reason: trimFarpipe(e.Error())})
+		return e
 	case errors.As(err, &re) && re.RecordHeader[0] == wire.Version && re.RecordHeader[1] == byte(wire.TypeHello):
+		e := &EncryptionError{Encrypts: true}
 		if re.Conn != nil { // a plain farpipe peer: answer it in its language
-			(&link{conn: re.Conn}).writeAbort(&AbortError{Code: CodeProtocol, Reason: "this side encrypts and the peer does not: " + mismatch})
+			(&link{conn: re.Conn}).writeAbort(&AbortError{Code: CodeEncryption, Reason: trimFarpipe(e.Error())})
 		}
-		return fmt.Errorf("%w: one side encrypts and the other does not: %s", wire.ErrProtocol, mismatch)
+		return e
 	case errors.As(err, &re):
 		return fmt.Errorf("%w: it sent % x, which is neither TLS nor farpipe", wire.ErrNotFarpipe, re.RecordHeader[:])
 	case errors.Is(err, wire.ErrProtocol):
@@ -337,6 +365,7 @@ func (l *link) tlsRefusal(err error) error {
 	}
 	var (
 		cve *tls.CertificateVerificationError
+		re  tls.RecordHeaderError
 		ale tls.AlertError
 		oe  *net.OpError
 		ne  net.Error
@@ -348,6 +377,10 @@ func (l *link) tlsRefusal(err error) error {
 		return &AuthError{Reason: "the peer refused the TLS handshake: " + ale.Error()}
 	case errors.As(err, &oe) && oe.Op == "remote error": // a TLS alert from the peer
 		return &AuthError{Reason: "the peer refused the TLS handshake: " + oe.Err.Error()}
+	case errors.As(err, &re) && re.RecordHeader[0] == wire.Version:
+		// A plain farpipe frame (the ABORT of a peer that does not encrypt)
+		// where the TLS handshake was expected.
+		return &EncryptionError{Encrypts: true}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne):
 		return nil
 	}
