@@ -45,6 +45,9 @@ up to --drain-timeout, then exits 0; a second signal exits at once.
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if drain < 0 {
+				return usagef("--drain-timeout %s: give 0 or a positive duration such as 30s", drain)
+			}
 			if once {
 				f.sessions = 1
 			}
