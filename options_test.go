@@ -22,7 +22,7 @@ import (
 // optionPair listens on addr with lopts, dials its URL with dopts and
 // returns both ends; dial is the Dial error, if any. Everything is closed
 // at the end of the test.
-func optionPair(t *testing.T, addr string, lopts, dopts []farpipe.Option) (d, a *farpipe.Conn, dial error, logged <-chan error) {
+func optionPair(t *testing.T, addr string, lopts, dopts []farpipe.Option) (d, a *farpipe.Conn, logged <-chan error, dial error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -60,7 +60,7 @@ func optionPair(t *testing.T, addr string, lopts, dopts []farpipe.Option) (d, a 
 			t.Cleanup(func() { c.Abort("test over"); <-c.Done() })
 		}
 	}
-	return d, a, dial, errs
+	return d, a, errs, dial
 }
 
 // TestWithFrameSize: no DATA frame the dialer sends is larger than its
@@ -131,7 +131,7 @@ func TestWithFrameSize(t *testing.T) {
 // TestWithLinger: a Conn closed with bytes its peer never reads gives up
 // after the linger time (the default is a minute).
 func TestWithLinger(t *testing.T) {
-	d, a, err, _ := optionPair(t, "127.0.0.1:0", nil, []farpipe.Option{farpipe.WithLinger(100 * time.Millisecond)})
+	d, a, _, err := optionPair(t, "127.0.0.1:0", nil, []farpipe.Option{farpipe.WithLinger(100 * time.Millisecond)})
 	if err != nil || a == nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestWithRole(t *testing.T) {
 				}
 				return []farpipe.Option{farpipe.WithRole(r[0], r[1:]...)}
 			}
-			d, a, err, logged := optionPair(t, "127.0.0.1:0", opts(tt.lrole), opts(tt.drole))
+			d, a, logged, err := optionPair(t, "127.0.0.1:0", opts(tt.lrole), opts(tt.drole))
 			if tt.ok {
 				if err != nil || a == nil {
 					t.Fatalf("dial: %v, accepted %v", err, a != nil)
@@ -242,7 +242,7 @@ func TestLocalURL(t *testing.T) {
 			t.Errorf("URL() = %q, want %q", ln.URL(), want)
 		}
 		ln.Close()
-		d, a, err, _ := optionPair(t, addr, nil, nil)
+		d, a, _, err := optionPair(t, addr, nil, nil)
 		if err != nil || a == nil {
 			t.Fatalf("%s: Dial(URL): %v", addr, err)
 		}
