@@ -45,7 +45,7 @@ const addrHelp = `Addresses:
   fp://HOST:PORT/#TOKEN        TCP with the token after '#', as a listener prints it
   unix:///PATH                 a Unix socket on this host (three slashes)
   shm://NAME                   shared memory between processes on this host (Linux)
-Any of them may end in #TOKEN (unix:///run/x.sock#TOKEN, shm://NAME#TOKEN).
+Any address with a scheme may end in #TOKEN (unix:///run/x.sock#TOKEN).
 Without a token in the address, the token comes from --token-file or
 $FARPIPE_TOKEN; a listener without any makes one up and prints the address
 to give the peer.`
