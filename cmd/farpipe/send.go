@@ -102,7 +102,9 @@ func sendErr(ctx context.Context, c *farpipe.Conn, err error) error {
 	st := c.Stats()
 	var bp *farpipe.BrokenPipeError
 	if errors.As(err, &bp) && bp.Reason != "" {
-		return kindf(farpipe.ErrBrokenPipe, "farpipe: %s; %d bytes were delivered", bp.Reason, bp.Delivered)
+		// The reader closed with a reason: it failed (its output is full,
+		// say) rather than stopped reading, an I/O failure (exit 1).
+		return fmt.Errorf("farpipe: %s; %d bytes were delivered, the stream is incomplete", bp.Reason, bp.Delivered)
 	}
 	if errors.As(err, &bp) {
 		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: the receiver stopped reading after %d bytes were delivered", bp.Delivered)
