@@ -34,7 +34,7 @@ func TestCloseReadWithError(t *testing.T) {
 }
 
 // TestEncryptionMismatch: when one side encrypts and the other does not,
-// both say so with ErrEncryptionMismatch, whichever side listens.
+// both say so with ErrEncryption, whichever side listens.
 func TestEncryptionMismatch(t *testing.T) {
 	const token = "0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
@@ -72,13 +72,13 @@ func TestEncryptionMismatch(t *testing.T) {
 			if c != nil {
 				c.Abort("unexpected")
 			}
-			if !errors.Is(err, farpipe.ErrEncryptionMismatch) || !errors.Is(err, farpipe.ErrProtocol) {
-				t.Errorf("dialer: %v, want ErrEncryptionMismatch", err)
+			if !errors.Is(err, farpipe.ErrEncryption) || !errors.Is(err, farpipe.ErrProtocol) {
+				t.Errorf("dialer: %v, want ErrEncryption", err)
 			}
 			select { // the listener reports handshake failures to its log
 			case err := <-lerr:
-				if !errors.Is(err, farpipe.ErrEncryptionMismatch) {
-					t.Errorf("listener: %v, want ErrEncryptionMismatch", err)
+				if !errors.Is(err, farpipe.ErrEncryption) {
+					t.Errorf("listener: %v, want ErrEncryption", err)
 				}
 			case <-ctx.Done():
 				t.Error("the listener reported nothing")

@@ -1,6 +1,9 @@
 package farpipe
 
-import "github.com/farpipe/farpipe/session"
+import (
+	"github.com/farpipe/farpipe/secure"
+	"github.com/farpipe/farpipe/session"
+)
 
 // Errors returned by Conn and Listener; test them with errors.Is.
 var (
@@ -22,10 +25,6 @@ var (
 	ErrConnLost = session.ErrConnLost
 	// ErrClosed: use of a Conn or Listener after Close. Matches net.ErrClosed.
 	ErrClosed = session.ErrClosed
-	// ErrEncryptionMismatch: one side encrypts and the other does not
-	// (WithNoEncrypt on one side only), found by either side. Also matches
-	// ErrProtocol.
-	ErrEncryptionMismatch = session.ErrEncryptionMismatch
 )
 
 // BrokenPipeError is returned by writes after the reader went away. Its
@@ -34,6 +33,26 @@ type BrokenPipeError = session.BrokenPipeError
 
 // AbortError carries the reason an aborted session gave.
 type AbortError = session.AbortError
+
+// ErrRole matches a role mismatch found on either side (see WithRole): the
+// peer's application role is not one this side accepts, or the reverse. The
+// handshake fails before any byte of the stream moves. See RoleError.
+var ErrRole = session.ErrRole
+
+// RoleError says which roles did not go together; it matches ErrRole.
+type RoleError = session.RoleError
+
+// ErrEncryption matches a connection where one side encrypts and the other
+// does not (WithNoEncrypt on one side only), found on either side. It also
+// matches ErrProtocol. See EncryptionError.
+var ErrEncryption = session.ErrEncryption
+
+// EncryptionError says which side encrypts; it matches ErrEncryption.
+type EncryptionError = session.EncryptionError
+
+// ErrNoToken: Dial or Listen was given no token (WithToken, or the #TOKEN
+// of an address) and no certificates (WithCertificates).
+var ErrNoToken = secure.ErrNoToken
 
 // ErrAuth matches a failed authentication, on either side: the peers do not
 // hold the same token, or a certificate was refused. Also matches ErrAborted.

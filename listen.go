@@ -23,6 +23,7 @@ import (
 // handshake are reported to WithErrorLog and dropped.
 type Listener struct {
 	ln       net.Listener
+	scheme   string // the transport's
 	o        *options
 	acc      *session.Acceptor
 	tls      *tls.Config // nil with WithNoEncrypt
@@ -53,13 +54,17 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	if err != nil {
 		return nil, err
 	}
+	scheme, _, err := transport.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := transport.Listen(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	cfg := o.session
 	cfg.Auth = o.security.Authenticator()
-	l := &Listener{ln: ln, o: o, tls: tc, ready: make(chan *Conn), acc: session.NewAcceptor(&cfg)}
+	l := &Listener{ln: ln, scheme: scheme, o: o, tls: tc, ready: make(chan *Conn), acc: session.NewAcceptor(&cfg)}
 	l.acc.SetAdmit(func() error {
 		if l.refusing.Load() {
 			return fmt.Errorf("farpipe: this listener is shutting down and takes no new pipe")
@@ -179,10 +184,16 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 // certificates and no token).
 func (l *Listener) Token() string { return l.o.security.Token }
 
-// URL returns the one-time address of this listener, "fp://HOST:PORT/#TOKEN",
-// which Dial (and farpipe send/recv) accept as is. For a listener on every
-// interface, HOST is "localhost": replace it with a name the peer can reach.
-func (l *Listener) URL() string { return pipeURL(l.ln.Addr(), l.o.security.Token) }
+// URL returns the address of this listener with its token, which Dial (and
+// farpipe send/recv) accept as is: "fp://HOST:PORT/#TOKEN" over TCP, and
+// "SCHEME://ADDRESS#TOKEN" over another transport, such as
+// "unix:///run/x.sock#TOKEN" or "shm://NAME#TOKEN". For a TCP listener on
+// every interface, HOST is "localhost": replace it with a name the peer can
+// reach. Without a token (certificates only) the address has none.
+//
+// The address admits as many pipes as the listener accepts: give the
+// Listener WithMaxSessions(1) to make it serve one pipe at a time.
+func (l *Listener) URL() string { return pipeURL(l.scheme, l.ln.Addr(), l.o.security.Token) }
 
 // StopAccepting makes the listener refuse new connections (the peer is
 // told it is shutting down), while it still resumes the sessions it

@@ -2,11 +2,13 @@ package farpipe
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/transport"
+	"github.com/farpipe/farpipe/wire"
 )
 
 // Option configures Dial and Listen. Options are applied in order over the
@@ -127,6 +129,32 @@ func WithHandshakeTimeout(d time.Duration) Option {
 func WithLinger(d time.Duration) Option {
 	return func(o *options) error {
 		o.session.Linger = d
+		return nil
+	}
+}
+
+// WithRole declares this side's application role to the peer during the
+// handshake (a short name such as "send" or "recv", at most 32 printable
+// ASCII characters) and accepts only peers that declare one of peers (any
+// role when peers is empty). A peer that declares no role is accepted, so
+// that programs that do not use WithRole still connect. When the roles do
+// not go together, both sides fail the handshake, after authentication and
+// before any byte of the stream, with an error matching ErrRole: two
+// senders, say, learn it at once instead of waiting for each other.
+// Default: no role, any peer.
+func WithRole(role string, peers ...string) Option {
+	return func(o *options) error {
+		for _, r := range append([]string{role}, peers...) {
+			if len(r) > wire.MaxAppRole || strings.ContainsFunc(r, func(c rune) bool { return c <= ' ' || c > '~' }) {
+				return fmt.Errorf("farpipe: WithRole: role %q: use at most %d printable ASCII characters without spaces", r, wire.MaxAppRole)
+			}
+		}
+		for _, p := range peers {
+			if p == "" {
+				return fmt.Errorf("farpipe: WithRole: an accepted peer role is empty")
+			}
+		}
+		o.session.Role, o.session.PeerRoles = role, append([]string(nil), peers...)
 		return nil
 	}
 }

@@ -46,10 +46,12 @@ func (c *tlsConn) ExplainHandshake(err error) error {
 		if re.RecordHeader[0] == wire.Version {
 			// A farpipe peer that does not encrypt: answer it in its
 			// language, if TLS left the connection to us.
+			e := &session.EncryptionError{Encrypts: true}
 			if re.Conn != nil && re.RecordHeader[1] == byte(wire.TypeHello) {
-				session.WriteAbort(re.Conn, session.CodeEncryption, "the peer encrypts and this side does not: both sides must use the same encryption setting")
+				peer := session.EncryptionError{Encrypts: false}
+				session.WriteAbort(re.Conn, session.CodeEncryption, trimFarpipe(peer.Error()))
 			}
-			return fmt.Errorf("%w: this side encrypts and the peer does not: both sides must use the same encryption setting", session.ErrEncryptionMismatch)
+			return e
 		}
 		return fmt.Errorf("%w: it sent % x, which is neither TLS nor farpipe", wire.ErrNotFarpipe, re.RecordHeader[:])
 	}

@@ -109,6 +109,11 @@ func TestReadTokenFile(t *testing.T) {
 		})
 	}
 	t.Run("missing", func(t *testing.T) {
+		// An endless file is refused after MaxTokenFile bytes, not read to
+		// the end of memory.
+		if _, err := secure.ReadTokenFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("ReadTokenFile(/dev/zero) = %v, want a refusal", err)
+		}
 		if _, err := secure.ReadTokenFile(filepath.Join(dir, "does-not-exist")); err == nil {
 			t.Fatal("ReadTokenFile of a missing file succeeded")
 		}
@@ -234,9 +239,9 @@ func TestTLSConfigs(t *testing.T) {
 			cfg  secure.Config
 			want string
 		}{
-			{"missing cert", secure.Config{CertFile: "/nonexistent/c.pem", KeyFile: p.ServerKey, CAFile: p.CAFile}, "--cert"},
-			{"key of another cert", secure.Config{CertFile: p.ServerCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, "--cert"},
-			{"missing CA", secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: "/nonexistent/ca.pem"}, "--ca"},
+			{"missing cert", secure.Config{CertFile: "/nonexistent/c.pem", KeyFile: p.ServerKey, CAFile: p.CAFile}, "loading the certificate"},
+			{"key of another cert", secure.Config{CertFile: p.ServerCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, "loading the certificate"},
+			{"missing CA", secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: "/nonexistent/ca.pem"}, "reading the CA file"},
 			{"CA not PEM", secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: notPEM}, "no PEM certificate"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

@@ -46,9 +46,9 @@ func (c *Config) PKI() bool { return c.CertFile != "" || c.KeyFile != "" || c.CA
 func (c *Config) Check() error {
 	switch {
 	case c.PKI() && (c.CertFile == "" || c.KeyFile == "" || c.CAFile == ""):
-		return errors.New("farpipe: mutual TLS needs all of --cert, --key and --ca")
+		return errors.New("farpipe: mutual TLS needs a certificate, its key and a CA, all three")
 	case c.PKI() && c.NoEncrypt:
-		return errors.New("farpipe: --no-encrypt cannot be combined with certificates")
+		return errors.New("farpipe: certificates need encryption: they cannot be combined with no encryption")
 	case !c.PKI() && c.Token == "":
 		return ErrNoToken
 	case c.Token != "":
@@ -117,15 +117,15 @@ func (c *Config) ClientTLS(host string) (*tls.Config, error) {
 func (c *Config) load() (tls.Certificate, *x509.CertPool, error) {
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
-		return cert, nil, fmt.Errorf("farpipe: loading --cert and --key: %v", err)
+		return cert, nil, fmt.Errorf("farpipe: loading the certificate and its key: %v", err)
 	}
 	pem, err := os.ReadFile(c.CAFile)
 	if err != nil {
-		return cert, nil, fmt.Errorf("farpipe: reading --ca: %v", err)
+		return cert, nil, fmt.Errorf("farpipe: reading the CA file: %v", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return cert, nil, fmt.Errorf("farpipe: --ca %s holds no PEM certificate", c.CAFile)
+		return cert, nil, fmt.Errorf("farpipe: the CA file %s holds no PEM certificate", c.CAFile)
 	}
 	return cert, pool, nil
 }

@@ -61,6 +61,15 @@ type Config struct {
 	// Auth proves and checks knowledge of a shared secret during the
 	// handshake. Default: none (the peer is not authenticated).
 	Auth Authenticator
+
+	// Role is the application's role on this side, declared to the peer in
+	// the HELLO (at most wire.MaxAppRole printable ASCII bytes); empty:
+	// none. PeerRoles lists the roles accepted from the peer; empty: any. A
+	// peer that declares no role is always accepted. A mismatch fails the
+	// handshake, after authentication and before any data, with a
+	// *RoleError on this side and ABORT code CodeRole to the peer.
+	Role      string
+	PeerRoles []string
 }
 
 // DefaultConfig returns the default configuration.

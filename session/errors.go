@@ -32,14 +32,18 @@ var (
 	// ErrClosed: the operation used a stream or session that this side
 	// closed. It matches net.ErrClosed.
 	ErrClosed = &closedError{}
-	// ErrEncryptionMismatch: one side encrypts (TLS) and the other does
-	// not; both must use the same setting. Also matches ErrProtocol. An
-	// *AbortError with CodeEncryption matches it.
-	ErrEncryptionMismatch error = &mismatchError{}
 	// ErrAuth: authentication failed, on this side or the peer's: the
 	// peers do not hold the same token (or certificates). Also matches
 	// ErrAborted.
 	ErrAuth = errors.New("farpipe: authentication failed")
+	// ErrRole: the two sides' application roles do not go together (see
+	// Config.Role), on this side or the peer's. Also matches ErrAborted
+	// when the peer found the mismatch. See RoleError.
+	ErrRole = errors.New("farpipe: the two sides' roles do not go together")
+	// ErrEncryption: one side encrypts and the other does not, found on
+	// this side or the peer's. Also matches ErrProtocol. See
+	// EncryptionError.
+	ErrEncryption = errors.New("farpipe: one side encrypts and the other does not")
 )
 
 type timeoutError struct{ _ byte }
@@ -61,10 +65,12 @@ func (e *AbortError) Is(err error) bool {
 		return e.Code == CodeAuth
 	case ErrProtocol:
 		return e.Code == CodeProtocol || e.Code == CodeChecksum || e.Code == CodeEncryption
-	case ErrEncryptionMismatch:
-		return e.Code == CodeEncryption
 	case ErrChecksum:
 		return e.Code == CodeChecksum
+	case ErrRole:
+		return e.Code == CodeRole
+	case ErrEncryption:
+		return e.Code == CodeEncryption
 	}
 	return false
 }
@@ -72,10 +78,6 @@ func (e *AbortError) Is(err error) bool {
 // The sentinels' types are not of zero size: pointers to distinct
 // zero-size values may compare equal, and then errors.Is would confuse them.
 type checksumError struct{ _ byte }
-type mismatchError struct{ _ byte }
-
-func (*mismatchError) Error() string        { return "farpipe: encryption mismatch" }
-func (*mismatchError) Is(target error) bool { return target == ErrProtocol }
 
 type closedError struct{ _ byte }
 
@@ -114,7 +116,8 @@ const (
 	CodeTimeout     AbortCode = 5 // gave up waiting (linger, resume)
 	CodeInterrupted AbortCode = 6 // the process was interrupted by a signal
 	CodeNoSession   AbortCode = 7 // no session to resume with that id and proof
-	CodeEncryption  AbortCode = 8 // one side encrypts and the other does not
+	CodeRole        AbortCode = 8 // the two sides' application roles do not go together
+	CodeEncryption  AbortCode = 9 // one side encrypts and the other does not
 )
 
 // AbortError reports an aborted session.
@@ -141,3 +144,34 @@ func (e *AuthError) Error() string { return "farpipe: authentication failed: " +
 
 // Is makes an AuthError match ErrAuth.
 func (e *AuthError) Is(err error) bool { return err == ErrAuth }
+
+// RoleError reports that the peer's application role is not one this side
+// accepts, or that the peer found this side's role unacceptable (Remote).
+// It matches ErrRole.
+type RoleError struct {
+	Role, PeerRole string // this side's role and the peer's ("": none declared)
+	Remote         bool   // the peer found the mismatch
+}
+
+func (e *RoleError) Error() string {
+	return fmt.Sprintf("farpipe: role mismatch: this side is %q and the peer is %q, which do not go together", e.Role, e.PeerRole)
+}
+
+// Is makes a RoleError match ErrRole.
+func (e *RoleError) Is(err error) bool { return err == ErrRole }
+
+// EncryptionError reports that one side encrypts and the other does not.
+// It matches ErrEncryption and ErrProtocol.
+type EncryptionError struct {
+	Encrypts bool // whether this side encrypts
+}
+
+func (e *EncryptionError) Error() string {
+	if e.Encrypts {
+		return "farpipe: this side encrypts and the peer does not: both sides must encrypt, or neither"
+	}
+	return "farpipe: the peer encrypts and this side does not: both sides must encrypt, or neither"
+}
+
+// Is makes an EncryptionError match ErrEncryption and ErrProtocol.
+func (e *EncryptionError) Is(err error) bool { return err == ErrEncryption || err == ErrProtocol }

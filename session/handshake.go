@@ -38,6 +38,7 @@ func newHandshake(s *Session, l *link) (*handshake, error) {
 	h.my.Window = uint32(s.cfg.Window)
 	h.my.Auth = []wire.AuthMethod{s.cfg.Auth.Method()}
 	h.my.ResumeGrace = uint32(s.cfg.ResumeTimeout / time.Second)
+	h.my.App = s.cfg.Role
 	if _, err := rand.Read(h.my.Nonce[:]); err != nil {
 		return nil, err
 	}
@@ -93,6 +94,9 @@ func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, er
 	if err := h.recvAuth(); err != nil {
 		return peerReceived, err
 	}
+	if err := h.checkRole(resume, nil); err != nil {
+		return peerReceived, err
+	}
 	if err := h.sendAuth(); err != nil {
 		return peerReceived, err
 	}
@@ -120,7 +124,7 @@ func (h *handshake) listen(resume bool) error {
 	if err := h.sendAuth(); err != nil {
 		return err
 	}
-	if err := h.recvAuth(); err != nil {
+	if err := h.checkRole(resume, h.recvAuth()); err != nil {
 		return err
 	}
 	if !resume {
@@ -221,6 +225,29 @@ func (h *handshake) checkPeer() error {
 	return nil
 }
 
+// checkRole checks, on a new session, that the authenticated peer's
+// application role is one this side accepts (see Config.Role), and turns
+// the peer's ABORT for a mismatch (in err) into a *RoleError.
+func (h *handshake) checkRole(resume bool, err error) error {
+	var ae *AbortError
+	switch {
+	case errors.As(err, &ae) && ae.Remote && ae.Code == CodeRole:
+		return &RoleError{Role: h.my.App, PeerRole: h.peer.App, Remote: true}
+	case err != nil:
+		return err
+	case resume || h.peer.App == "" || len(h.s.cfg.PeerRoles) == 0:
+		return nil
+	}
+	for _, r := range h.s.cfg.PeerRoles {
+		if r == h.peer.App {
+			return nil
+		}
+	}
+	e := &RoleError{Role: h.my.App, PeerRole: h.peer.App}
+	h.l.writeAbort(&AbortError{Code: CodeRole, Reason: trimFarpipe(e.Error())})
+	return e
+}
+
 func hasMethod(ms []wire.AuthMethod, m wire.AuthMethod) bool {
 	for _, x := range ms {
 		if x == m {
@@ -303,9 +330,10 @@ func (l *link) handshakeReadErr(err error) error {
 		return fmt.Errorf("%w: it sent what looks like HTTP", wire.ErrNotFarpipe)
 	case errors.As(err, &ve) && ve.Got == 0x16:
 		// The first byte of a TLS record: say why in clear, which the
-		// peer's TLS stack reports as "not TLS".
-		l.writeAbort(&AbortError{Code: CodeEncryption, Reason: "this side does not encrypt: " + mismatchHint})
-		return fmt.Errorf("%w: the peer encrypts and this side does not: %s", ErrEncryptionMismatch, mismatchHint)
+		// peer's TLS stack reports as "not TLS" (see secure's ExplainHandshake).
+		e := &EncryptionError{Encrypts: false}
+		l.writeAbort(&AbortError{Code: CodeEncryption, Reason: trimFarpipe(e.Error())})
+		return e
 	case errors.Is(err, wire.ErrProtocol):
 		return err
 	}
@@ -314,9 +342,6 @@ func (l *link) handshakeReadErr(err error) error {
 	}
 	return fmt.Errorf("%w during the handshake with %s: %v", ErrConnLost, l.conn.RemoteAddr(), err)
 }
-
-// mismatchHint says what to do about an ErrEncryptionMismatch.
-const mismatchHint = "both sides must use the same encryption setting"
 
 // explain asks the connection what a failure of its own handshake means
 // (HandshakeExplainer); nil if it is none, or the connection has none.

@@ -27,7 +27,7 @@ type Corker interface {
 // of its own under the session's (TLS). ExplainHandshake returns what err,
 // met reading or writing the connection during the session's handshake,
 // means when it is a failure of that handshake: an *AuthError when a side
-// refused the other's credentials, an error matching ErrEncryptionMismatch
+// refused the other's credentials, an error matching ErrEncryption
 // when the peer does not encrypt, one matching wire.ErrNotFarpipe when the
 // peer is not farpipe at all. It returns nil for anything else (a network
 // failure), which the session reports itself.

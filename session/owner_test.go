@@ -378,7 +378,7 @@ func TestErrFinishedIsNotErrClosed(t *testing.T) {
 	// match another.
 	sentinels := map[string]error{"ErrTimeout": ErrTimeout, "ErrChecksum": ErrChecksum,
 		"ErrClosed": ErrClosed, "errFinished": errFinished, "ErrBrokenPipe": ErrBrokenPipe,
-		"ErrConnLost": ErrConnLost, "ErrAborted": ErrAborted, "ErrEncryptionMismatch": ErrEncryptionMismatch}
+		"ErrConnLost": ErrConnLost, "ErrAborted": ErrAborted, "ErrEncryption": ErrEncryption}
 	for an, a := range sentinels {
 		for bn, b := range sentinels {
 			if an != bn && errors.Is(a, b) {

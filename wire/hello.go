@@ -41,6 +41,7 @@ const (
 	tagResume    = 0x06 // 8*MaxChannels bytes: bytes received per channel (resume only)
 	tagResumeKey = 0x07 // 32 bytes: proof of the session's resume secret
 	tagGrace     = 0x08 // 4 bytes: seconds this side keeps a dropped session for resumption
+	tagApp       = 0x09 // 1..MaxAppRole bytes: the application's role on this side ("send", "recv", ...)
 
 	criticalTag = 0x80
 )
@@ -50,6 +51,7 @@ const (
 	SessionIDLen = 16
 	NonceLen     = 32
 	ResumeKeyLen = 32
+	MaxAppRole   = 32 // longest application role, in bytes
 )
 
 // AuthMethod names a way of proving knowledge of the shared secret.
@@ -80,6 +82,13 @@ type Hello struct {
 	// A session is resumable when both sides offer it.
 	ResumeGrace uint32
 
+	// App is the application's role on this side ("send", "recv", "exec",
+	// "connect", or a library's own name); empty: not declared. Peers check
+	// it against the roles they accept, so that two senders (say) fail at
+	// once instead of waiting for each other. A peer that does not know the
+	// field ignores it.
+	App string
+
 	// Resume is set when the dialer asks to resume SessionID, or when the
 	// listener accepts a resumption. Received then holds, per channel, the
 	// number of bytes this side has received, so the peer resends from there.
@@ -107,6 +116,12 @@ func (h *Hello) MarshalBinary() ([]byte, error) {
 		auth[i] = byte(m)
 	}
 	b = appendTLV(b, tagAuth, auth)
+	if !validApp(h.App) {
+		return nil, fmt.Errorf("%w: hello with application role %q", ErrMalformed, h.App)
+	}
+	if h.App != "" {
+		b = appendTLV(b, tagApp, []byte(h.App))
+	}
 	if h.ResumeGrace != 0 {
 		b = appendTLV(b, tagGrace, binary.BigEndian.AppendUint32(nil, h.ResumeGrace))
 	}
@@ -221,10 +236,29 @@ func (h *Hello) setField(tag byte, v []byte) error {
 			return err
 		}
 		copy(h.ResumeKey[:], v)
+	case tagApp:
+		if len(v) == 0 || !validApp(string(v)) {
+			return fmt.Errorf("%w: hello with application role %q", ErrMalformed, v)
+		}
+		h.App = string(v)
 	default:
 		if tag >= criticalTag {
 			return fmt.Errorf("%w: hello has critical field 0x%02x this farpipe does not know: upgrade it", ErrMalformed, tag)
 		}
 	}
 	return nil
+}
+
+// validApp reports whether s can be an application role: at most
+// MaxAppRole printable ASCII characters (empty: none).
+func validApp(s string) bool {
+	if len(s) > MaxAppRole {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -53,6 +53,9 @@ exits 1 (after the drain timeout) or 128+N (after a second signal).
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if drain < 0 {
+				return usagef("--drain-timeout %s: give 0 or a positive duration such as 30s", drain)
+			}
 			if once {
 				f.sessions = 1
 			}

@@ -7,7 +7,9 @@ import (
 	"syscall"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
+	"github.com/farpipe/farpipe/transport"
 )
 
 // Exit statuses. They are part of the interface: listed in farpipe --help and
@@ -20,6 +22,8 @@ const (
 	exitPeerAborted = 4 // the peer aborted the transfer (it was interrupted or failed)
 	exitChecksum    = 5 // the stream arrived but its checksum does not match
 	exitAuth        = 6 // authentication failed: the peers do not hold the same token
+	exitRole        = 7 // role mismatch: the two sides run commands that do not go together
+	exitEncryption  = 8 // encryption mismatch: one side has --no-encrypt and the other does not
 )
 
 const exitCodesHelp = `Exit status:
@@ -35,6 +39,10 @@ const exitCodesHelp = `Exit status:
   5  the stream arrived whole but its checksum does not match
   6  authentication failed: the two sides do not hold the same token (or a
      certificate was refused); no byte of the stream was delivered
+  7  role mismatch: the two sides run commands that do not go together
+     (send goes with recv, exec with connect); nothing was transferred
+  8  encryption mismatch: one side runs with --no-encrypt and the other
+     does not; nothing was transferred
   128+N  interrupted by signal N (130 for SIGINT, 143 for SIGTERM); the
      peer is told, and never takes the stream for complete`
 
@@ -88,12 +96,17 @@ func exitCode(err error) int {
 		ae *farpipe.AbortError
 	)
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, transport.ErrBadAddress), errors.Is(err, transport.ErrUnknownScheme),
+		errors.Is(err, secure.ErrBadToken), errors.Is(err, secure.ErrNoToken):
 		return exitUsage
 	case errors.As(err, &se):
 		return 128 + int(se.sig)
 	case errors.Is(err, farpipe.ErrAuth):
 		return exitAuth
+	case errors.Is(err, farpipe.ErrRole):
+		return exitRole
+	case errors.Is(err, farpipe.ErrEncryption):
+		return exitEncryption
 	case errors.Is(err, farpipe.ErrBrokenPipe):
 		return exitBrokenPipe
 	case errors.Is(err, farpipe.ErrChecksum):
@@ -111,9 +124,6 @@ func oneLine(err error) string {
 	s := strings.ReplaceAll(err.Error(), "\n", " ")
 	if !strings.HasPrefix(s, "farpipe:") {
 		s = "farpipe: " + s
-	}
-	if errors.Is(err, farpipe.ErrEncryptionMismatch) { // the library does not speak of flags
-		s += ": use --no-encrypt on both sides or on neither"
 	}
 	return s
 }

@@ -104,8 +104,9 @@ func TestProgress(t *testing.T) {
 	if s.code != 0 || r.code != 0 || !bytes.Equal(r.stdout, data) {
 		t.Fatalf("send exit %d (%s), recv exit %d", s.code, s.stderr, r.code)
 	}
-	if !strings.Contains(s.stderr, "100%") || !strings.Contains(s.stderr, "MB") {
-		t.Errorf("no progress with percentage on stderr: %q", s.stderr)
+	// The final line: every byte delivered, in the units of --size.
+	if !strings.Contains(s.stderr, "4.0 MiB / 4.0 MiB 100%") {
+		t.Errorf("no progress with percentage in binary units on stderr: %q", s.stderr)
 	}
 	// -p alone stays quiet when stderr is not a terminal.
 	addr = freeAddr(t)

@@ -11,14 +11,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// makeFifo creates a named pipe at path for --fifo, refusing to replace
-// anything already there, and returns a function that removes it.
+// makeFifo creates a named pipe at path for --fifo and returns a function
+// that removes it. A named pipe already at path (made with mkfifo, so that
+// the program at the other end can be started at once) is used as it is and
+// left in place; anything else there is never replaced.
 func makeFifo(path string) (remove func(), err error) {
 	if err := unix.Mkfifo(path, 0o600); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("farpipe: --fifo %s: a file already exists there: remove it or choose another path", path)
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, usagef("--fifo %s: %v", path, err)
 		}
-		return nil, fmt.Errorf("farpipe: --fifo %s: %v", path, err)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == fs.ModeNamedPipe {
+			return func() {}, nil
+		}
+		return nil, usagef("--fifo %s: a file that is not a named pipe already exists there: remove it or choose another path", path)
 	}
 	return func() { os.Remove(path) }, nil
 }

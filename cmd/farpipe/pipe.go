@@ -35,12 +35,17 @@ func (sf *streamFlags) register(cmd *cobra.Command, what string) {
 
 // start checks the flags, creates the named pipe if asked and connects to
 // the peer. done closes the connection and removes the named pipe.
-func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb string) (c *farpipe.Conn, done func(), err error) {
+func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb string, std *os.File) (c *farpipe.Conn, done func(), err error) {
 	if _, err := f.options(); err != nil {
 		return nil, nil, err
 	}
-	if _, err := sf.progress.bar(verb, 0); err != nil {
+	if _, err := sf.progress.check(); err != nil {
 		return nil, nil, err
+	}
+	if sf.fifo == "" {
+		if err := checkStd(std, verb == "recv"); err != nil {
+			return nil, nil, err
+		}
 	}
 	remove := func() {}
 	if sf.fifo != "" {
@@ -58,30 +63,40 @@ func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb s
 
 // local returns the file to read (send) or write (recv): std, or the named
 // pipe once a program has opened its other end. It also grows a pipe's
-// buffer, and returns the progress bar's counter; finish ends both.
-func (sf *streamFlags) local(c *farpipe.Conn, std *os.File, verb string) (f *os.File, count counted, finish func(), err error) {
-	f, closeFifo := std, func() {}
-	if sf.fifo != "" {
-		if f, err = openFifo(sf.fifo, verb == "recv"); err != nil {
-			c.Abort("the " + map[string]string{"send": "sender", "recv": "receiver"}[verb] + " could not open its named pipe")
-			return nil, counted{}, nil, err
-		}
-		closeFifo = func() { f.Close() }
+// buffer; finish closes the named pipe.
+func (sf *streamFlags) local(c *farpipe.Conn, std *os.File, verb string) (f *os.File, finish func(), err error) {
+	if sf.fifo == "" {
+		growPipe(std)
+		return std, func() {}, nil
+	}
+	if f, err = openFifo(sf.fifo, verb == "recv"); err != nil {
+		c.Abort("the " + map[string]string{"send": "sender", "recv": "receiver"}[verb] + " could not open its named pipe")
+		return nil, nil, err
 	}
 	growPipe(f)
-	size := int64(-1)
-	if verb == "send" {
-		size = sizeOf(f)
+	return f, func() { f.Close() }, nil
+}
+
+// track shows the progress line of --progress, if asked, counting what
+// count returns out of size bytes (-1: unknown; --size takes precedence).
+// The returned function ends it.
+func (sf *streamFlags) track(verb string, size int64, count func() uint64) (stop func()) {
+	if !sf.progress.show() {
+		return func() {}
 	}
-	bar, _ := sf.progress.bar(verb, size)
-	count, done := tracker(bar)
-	return f, count, func() { done(); closeFifo() }, nil
+	if n, _ := sf.progress.check(); n >= 0 {
+		size = n
+	}
+	p := newProgress(verb, size, count, os.Stderr)
+	p.run()
+	return p.finish
 }
 
 // endpointFlags are the flags send and recv share: how to reach the peer.
 type endpointFlags struct {
 	peerVerb string // what the other side runs: "send", "recv" or "connect"
 	sessions int    // how many pipes a listener serves at once; 0: no limit
+	verb     string // what this side runs: the command's name
 
 	listen     bool
 	listenAddr string // exec's --listen ADDR
@@ -100,6 +115,7 @@ type endpointFlags struct {
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
+	f.verb = cmd.Name()
 	fl := cmd.Flags()
 	if cmd.Name() == "exec" {
 		fl.StringVarP(&f.listenAddr, "listen", "l", "", "listen at this address (required)")
@@ -123,15 +139,24 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 // token returns the token from --token-file or $FARPIPE_TOKEN, if any.
 func (f *endpointFlags) token() (string, error) {
 	if f.tokenFile != "" {
-		return secure.ReadTokenFile(f.tokenFile)
+		tok, err := secure.ReadTokenFile(f.tokenFile)
+		if err != nil {
+			return "", usagef("--token-file: %s", trimPrefix(err))
+		}
+		return tok, nil
 	}
 	if tok := strings.TrimSpace(os.Getenv(secure.EnvToken)); tok != "" {
 		if err := secure.CheckToken(tok); err != nil {
-			return "", fmt.Errorf("%v (in $%s)", err, secure.EnvToken)
+			return "", usagef("%s (in $%s)", trimPrefix(err), secure.EnvToken)
 		}
 		return tok, nil
 	}
 	return "", nil
+}
+
+// partner is the command that goes with verb on the other side.
+func partner(verb string) string {
+	return map[string]string{"send": "recv", "recv": "send", "exec": "connect", "connect": "exec"}[verb]
 }
 
 func (f *endpointFlags) options() ([]farpipe.Option, error) {
@@ -140,6 +165,8 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		return nil, usagef("--window %q: give a size from 64KiB to 1GiB, for example 8MiB", f.window)
 	}
 	switch {
+	case f.wait < 0:
+		return nil, usagef("--wait %s: give 0 (no retries) or a positive duration such as 30s", f.wait)
 	case f.resume < 0:
 		return nil, usagef("--resume-timeout %s: give 0 (no resume) or a positive duration such as 60s", f.resume)
 	case f.backoffMax <= 0:
@@ -157,6 +184,7 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		farpipe.WithBackoffMax(f.backoffMax),
 		farpipe.WithKeepalive(f.keepalive/4, f.keepalive),
 		farpipe.WithMaxSessions(f.sessions),
+		farpipe.WithRole(f.verb, partner(f.verb)),
 	}
 	tok, err := f.token()
 	if err != nil {
@@ -208,7 +236,7 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 	if !f.listen {
 		c, err = f.dial(ctx, addr, opts)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, f.explain(err)
 		}
 		return c, func() { finish(c) }, nil
 	}
@@ -217,20 +245,20 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 	actx, refuse := context.WithCancelCause(ctx)
 	defer refuse(nil)
 	ln, err := f.listener(ctx, addr, opts, func(err error) bool {
-		if errors.Is(err, farpipe.ErrAuth) {
+		if mismatch(err) {
 			refuse(err)
 			return true
 		}
 		return false
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, f.explain(err)
 	}
 	c, err = ln.Accept(actx)
 	if err != nil {
 		ln.Close()
-		if cause := context.Cause(actx); errors.Is(cause, farpipe.ErrAuth) {
-			return nil, nil, cause
+		if cause := context.Cause(actx); mismatch(cause) {
+			return nil, nil, f.explain(cause)
 		}
 		return nil, nil, interrupted(ctx, err)
 	}
@@ -238,6 +266,34 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 		logf("connected to %s", c.RemoteAddr())
 	}
 	return c, func() { finish(c); ln.Close() }, nil
+}
+
+// mismatch reports whether err says that the two sides are not set up to
+// work together: a listener that meets such a peer stops waiting, since its
+// own peer would most likely meet the same fate.
+func mismatch(err error) bool {
+	return errors.Is(err, farpipe.ErrAuth) || errors.Is(err, farpipe.ErrRole) || errors.Is(err, farpipe.ErrEncryption)
+}
+
+// explain rewrites the library's errors about the setup of the two sides
+// into what to change on the command line.
+func (f *endpointFlags) explain(err error) error {
+	var re *farpipe.RoleError
+	switch {
+	case errors.As(err, &re) && partner(re.PeerRole) != "":
+		return kindf(err, "farpipe: role mismatch: the peer runs farpipe %s, which goes with farpipe %s, not with farpipe %s: run farpipe %s here instead, or farpipe %s there; nothing was transferred",
+			re.PeerRole, partner(re.PeerRole), f.verb, partner(re.PeerRole), partner(f.verb))
+	case errors.Is(err, farpipe.ErrRole):
+		return kindf(err, "farpipe: role mismatch: the peer does not go with farpipe %s (%s): run farpipe %s there; nothing was transferred",
+			f.verb, trimPrefix(err), partner(f.verb))
+	case errors.Is(err, farpipe.ErrEncryption) && f.noEncrypt:
+		return kindf(err, "farpipe: encryption mismatch: the peer encrypts and this side does not: drop --no-encrypt here, or add it on the other side; nothing was transferred")
+	case errors.Is(err, farpipe.ErrEncryption):
+		return kindf(err, "farpipe: encryption mismatch: this side encrypts and the peer does not (it runs with --no-encrypt): add --no-encrypt here, or drop it on the other side; nothing was transferred")
+	case errors.Is(err, farpipe.ErrNoToken):
+		return usagef("no token: set $%s or give --token-file FILE on both sides, or use the address with #TOKEN that the listening side printed", secure.EnvToken)
+	}
+	return err
 }
 
 // listener listens at addr, logs rejected connections with -v (unless
@@ -248,8 +304,8 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 		if handled != nil && handled(err) {
 			return
 		}
-		if f.verbose {
-			logf("rejected a connection: %v", trimPrefix(err))
+		if f.verbose || errors.Is(err, farpipe.ErrRole) || errors.Is(err, farpipe.ErrEncryption) {
+			logf("rejected a connection: %v", trimPrefix(f.explain(err)))
 		}
 	}))
 	ln, err := farpipe.Listen(ctx, addr, opts...)
@@ -260,14 +316,23 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 		logf("listening on %s", ln.Addr())
 	}
 	if f.generatedToken && !f.quiet {
-		logf("on the other host, run:\n\n    %s\n", f.peerCommand(ln))
+		where := "on the other host"
+		if _, ok := ln.Addr().(*net.TCPAddr); !ok {
+			where = "on this host"
+		}
+		switch {
+		case f.sessions == 1:
+			logf("%s, run:\n\n    %s\n\nThe address serves one pipe only.", where, f.peerCommand(ln))
+		default:
+			logf("%s, run:\n\n    %s\n\nThe address admits any number of peers while %s runs (--once: a single one).", where, f.peerCommand(ln), f.verb)
+		}
 	}
 	return ln, nil
 }
 
 // peerCommand is the command the other host runs to connect to ln.
 func (f *endpointFlags) peerCommand(ln *farpipe.Listener) string {
-	u := ln.URL()
+	u := ln.URL() // already right for a local transport
 	if host := publicHost(ln.Addr()); host != "" {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		u = (&url.URL{Scheme: farpipe.Scheme, Host: net.JoinHostPort(host, port), Path: "/", Fragment: ln.Token()}).String()
@@ -345,9 +410,9 @@ func (f *endpointFlags) dial(ctx context.Context, addr string, opts []farpipe.Op
 // Nobody listening yet, a reset during the handshake or a busy listener may
 // pass.
 func final(err error) bool {
-	return errors.Is(err, farpipe.ErrAuth) || errors.Is(err, farpipe.ErrProtocol) ||
+	return mismatch(err) || errors.Is(err, farpipe.ErrProtocol) ||
 		errors.Is(err, transport.ErrBadAddress) || errors.Is(err, transport.ErrUnknownScheme) ||
-		errors.Is(err, secure.ErrNoToken)
+		errors.Is(err, secure.ErrNoToken) || errors.Is(err, secure.ErrBadToken)
 }
 
 // interrupted replaces err by the signal that cancelled ctx, if any.

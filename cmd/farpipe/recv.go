@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/farpipe/farpipe"
@@ -18,16 +20,17 @@ func newRecvCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recv [flags] ADDR",
 		Short: "Receive from the farpipe at ADDR and write to standard output",
-		Long: `Receive from the farpipe at ADDR ("host:port" or "tcp://host:port") and write
-the bytes to standard output.
+		Long: `Receive from the farpipe at ADDR, where "farpipe send" runs, and write the
+bytes to standard output.
 
 recv exits 0 only after the whole stream arrived and its checksum matched. If
 its output is closed (a consumer such as "head" exits), recv tells the sender
 to stop and exits 3.
 
-` + exitCodesHelp,
+` + addrHelp + "\n\n" + exitCodesHelp,
 		Example: `  farpipe recv --listen :7000 | tar x
-  farpipe recv 10.0.0.1:7000 > backup.img`,
+  farpipe recv 10.0.0.1:7000 > backup.img
+  farpipe recv --listen shm://backup > backup.img`,
 		Args: exactlyOneAddr("farpipe recv --listen :7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecv(cmd.Context(), &f, &sf, args[0], os.Stdout)
@@ -39,19 +42,21 @@ to stop and exits 3.
 }
 
 func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, out *os.File) error {
-	c, done, err := sf.start(ctx, f, addr, "recv")
+	c, done, err := sf.start(ctx, f, addr, "recv", out)
 	if err != nil {
 		return err
 	}
 	defer done()
 	start := time.Now()
 	err = untilSignal(ctx, c, "the receiver", func() error {
-		out, count, finish, err := sf.local(c, out, "recv")
+		out, finish, err := sf.local(c, out, "recv")
 		if err != nil {
 			return err
 		}
 		defer finish()
-		return recvAll(c, count.writer(out))
+		w := &writeCounter{w: out}
+		defer sf.track("recv", -1, w.n.Load)()
+		return recvAll(c, w)
 	})
 	if f.verbose {
 		stats(c, "received", c.Stats().Read, time.Since(start))
@@ -84,13 +89,33 @@ func recvAll(c *farpipe.Conn, out io.Writer) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &oe):
+	case errors.As(err, &oe) && errors.Is(oe.err, syscall.EPIPE):
 		// The consumer went away: tell the sender, which learns exactly how
 		// many bytes were written to it.
 		c.CloseRead()
 		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: standard output was closed after %d bytes (%v); told the sender to stop", n, oe.err)
+	case errors.As(err, &oe):
+		// The output failed (a full disk, an I/O error): an I/O failure,
+		// and the sender is told why.
+		reason := "the receiver could not write its output: " + errText(oe.err)
+		if cw, ok := any(c.Channel(0)).(interface{ CloseWithError(error) error }); ok {
+			cw.CloseWithError(errors.New(reason))
+		} else {
+			c.Abort(reason)
+		}
+		return fmt.Errorf("farpipe: writing the output: %s after %d bytes; the sender was told the stream is incomplete", errText(oe.err), n)
 	}
 	return recvErr(err, uint64(n))
+}
+
+// errText is the cause of a file error without the operation and the path,
+// such as "no space left on device".
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // output marks the errors of the writer it wraps.

@@ -18,14 +18,15 @@ func newSendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send [flags] ADDR",
 		Short: "Send standard input to the farpipe at ADDR",
-		Long: `Send standard input to the farpipe at ADDR ("host:port" or "tcp://host:port").
+		Long: `Send standard input to the farpipe at ADDR, where "farpipe recv" runs.
 
 send exits 0 only after the receiver has written every byte to its output.
 With --listen, send waits at ADDR for the receiver to dial in.
 
-` + exitCodesHelp,
+` + addrHelp + "\n\n" + exitCodesHelp,
 		Example: `  tar c dir | farpipe send 10.0.0.2:7000
-  farpipe send --listen :7000 < backup.img`,
+  farpipe send --listen :7000 < backup.img
+  farpipe send unix:///tmp/fp.sock < backup.img`,
 		Args: exactlyOneAddr("farpipe send 10.0.0.2:7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSend(cmd.Context(), &f, &sf, args[0], os.Stdin)
@@ -36,20 +37,33 @@ With --listen, send waits at ADDR for the receiver to dial in.
 	return cmd
 }
 
+const addrHelp = `Addresses:
+  HOST:PORT, tcp://HOST:PORT   TCP; with --listen, :PORT listens on every interface
+  [::1]:PORT                   an IPv6 address, in brackets
+  fp://HOST:PORT/#TOKEN        TCP with the token after '#', as a listener prints it
+  unix:///PATH                 a Unix socket on this host (three slashes)
+  shm://NAME                   shared memory between processes on this host (Linux)
+Any address with a scheme may end in #TOKEN (unix:///run/x.sock#TOKEN).
+Without a token in the address, the token comes from --token-file or
+$FARPIPE_TOKEN; a listener without any makes one up and prints the address
+to give the peer.`
+
 func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, in *os.File) error {
-	c, done, err := sf.start(ctx, f, addr, "send")
+	c, done, err := sf.start(ctx, f, addr, "send", in)
 	if err != nil {
 		return err
 	}
 	defer done()
 	start := time.Now()
 	err = untilSignal(ctx, c, "the sender", func() error {
-		in, count, finish, err := sf.local(c, in, "send")
+		in, finish, err := sf.local(c, in, "send")
 		if err != nil {
 			return err
 		}
 		defer finish()
-		return sendAll(ctx, c, count.reader(in))
+		// -p counts what the receiver confirmed, not what was read.
+		defer sf.track("send", sizeOf(in), func() uint64 { return c.Stats().Delivered })()
+		return sendAll(ctx, c, in)
 	})
 	if f.verbose {
 		stats(c, "sent", c.Stats().Delivered, time.Since(start))
@@ -85,6 +99,11 @@ func sendErr(ctx context.Context, c *farpipe.Conn, err error) error {
 	}
 	st := c.Stats()
 	var bp *farpipe.BrokenPipeError
+	if errors.As(err, &bp) && bp.Reason != "" {
+		// The reader closed with a reason: it failed (its output is full,
+		// say) rather than stopped reading, an I/O failure (exit 1).
+		return fmt.Errorf("farpipe: %s; %d bytes were delivered, the stream is incomplete", bp.Reason, bp.Delivered)
+	}
 	if errors.As(err, &bp) {
 		return kindf(farpipe.ErrBrokenPipe, "farpipe: broken pipe: the receiver stopped reading after %d bytes were delivered", bp.Delivered)
 	}
