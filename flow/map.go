@@ -26,6 +26,11 @@ type MapConfig struct {
 	// memory before its turn; a job that writes more blocks until its turn
 	// comes (0: DefaultBlock).
 	OutputBuffer int
+	// Hold keeps a chunk's output in memory until its job returns, even
+	// when its turn has come, as long as it fits in OutputBuffer: a job
+	// that fails can then Discard it and run again (retries). Output
+	// beyond OutputBuffer goes out as usual.
+	Hold bool
 	// KeepGoing lets the other chunks run when a job fails; Map then
 	// returns a *FailedError at the end. Without it, the first failure
 	// cancels every job and Map returns its *ChunkError.
@@ -179,6 +184,9 @@ func (m *mapper) emit() {
 }
 
 func (m *mapper) outputFailed(err error) {
+	if m.ctx.Err() != nil {
+		return // a consequence of the cancel, not the output's failure
+	}
 	m.mu.Lock()
 	if m.outErr == nil {
 		m.outErr = fmt.Errorf("farpipe: writing the output: %w", err)
