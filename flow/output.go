@@ -25,6 +25,8 @@ type Output struct {
 	announced bool // (unordered) sent on m.ready
 	committed bool // some output went to m.w
 	outFailed bool // writing to m.w failed
+	ok        bool // the job returned nil
+	seq       int64
 }
 
 // announce offers the output its turn (unordered). Called with o.mu held.
@@ -177,7 +179,7 @@ func (o *Output) finish() {
 	direct := o.direct
 	o.announce()
 	o.mu.Unlock()
-	if direct && o.m.ctx.Err() == nil {
+	if direct && o.m.writable(o) {
 		o.flush()
 	}
 	close(o.done)
@@ -192,7 +194,7 @@ func (o *Output) takeTurn() {
 	finished := o.finished
 	o.mu.Unlock()
 	<-o.done
-	if finished && o.m.ctx.Err() == nil {
+	if finished && o.m.writable(o) {
 		o.flush()
 	}
 	if o.buf != nil {
