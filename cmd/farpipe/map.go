@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -186,6 +187,7 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	}
 	ctx, stop := mapSignals(ctx)
 	defer stop()
+	defer catchSIGPIPE()()
 
 	src, done, err := mapSource(ctx, os.Stdin, cfg, f.block == "", mc.Jobs)
 	if err != nil {
@@ -204,6 +206,20 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 // shared signal handling can replace it.
 func mapSignals(ctx context.Context) (context.Context, func()) {
 	return withSignals(ctx)
+}
+
+// catchSIGPIPE makes SIGPIPE caught instead of ignored while map runs: the
+// commands it starts then get the default action back at exec (an ignored
+// signal stays ignored across exec, and "yes | head -1" in a command would
+// never end by itself), while map's own writes to a closed standard output
+// still fail with EPIPE instead of killing it. It returns the undo.
+func catchSIGPIPE() func() {
+	ch := make(chan os.Signal, 1) // never read: deliveries beyond one are dropped
+	signal.Notify(ch, syscall.SIGPIPE)
+	return func() {
+		signal.Stop(ch)
+		signal.Ignore(syscall.SIGPIPE)
+	}
 }
 
 // mapResult turns Map's error into the command's.

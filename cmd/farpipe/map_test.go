@@ -377,3 +377,46 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMapSIGPIPEDefault: the commands get SIGPIPE's default action, not
+// farpipe's "ignored", so that "yes | head -1" inside them ends quietly.
+func TestMapSIGPIPEDefault(t *testing.T) {
+	r := runMapCmd(t, []byte("x\n"), false, "--", "sh", "-c", `yes | head -1; grep SigIgn /proc/self/status`)
+	if r.code != 0 || strings.Contains(r.stderr, "Broken pipe") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var mask uint64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(strings.Split(string(r.stdout), "\n")[1], "SigIgn:"), "%x", &mask); err != nil {
+		t.Fatalf("output %q: %v", r.stdout, err)
+	}
+	if mask&(1<<(syscall.SIGPIPE-1)) != 0 {
+		t.Fatalf("SIGPIPE is ignored in the command (SigIgn %x)", mask)
+	}
+}
+
+// TestMapClosedOutput: "farpipe map ... | head -1" exits 3 (broken pipe)
+// and stops its commands.
+func TestMapClosedOutput(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, "map", "--block", "1k", "-j", "2", "--", "cat")
+	cmd.Stdin = bytes.NewReader(mapInput(4 << 20))
+	cmd.Stdout = pw
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(pr, buf); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitBrokenPipe {
+		t.Fatalf("exit %d, want %d: %s", code, exitBrokenPipe, errb.String())
+	}
+}
