@@ -420,3 +420,48 @@ func TestMapClosedOutput(t *testing.T) {
 		t.Fatalf("exit %d, want %d: %s", code, exitBrokenPipe, errb.String())
 	}
 }
+
+// TestFeedChunkShortFile: a chunk of a file that shrank is an error, never
+// a shorter chunk; a command that stops reading is not.
+func TestFeedChunkShortFile(t *testing.T) {
+	f := inputFile(t, bytes.Repeat([]byte("x\n"), 50))
+	for _, tt := range []struct {
+		name    string
+		size    int64
+		readAll bool
+		wantErr bool
+	}{
+		{"whole", 100, true, false},
+		{"shrank", 200, true, true},
+		{"reader stops", 100, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan []byte)
+			go func() {
+				var b []byte
+				if tt.readAll {
+					b, _ = io.ReadAll(pr)
+				}
+				pr.Close()
+				done <- b
+			}()
+			if !tt.readAll {
+				<-done
+			}
+			err = feedChunk(pw, &flow.Chunk{Src: f, Size: tt.size})
+			pw.Close()
+			if tt.readAll {
+				if got := <-done; !tt.wantErr && len(got) != int(tt.size) {
+					t.Errorf("%d bytes fed, want %d", len(got), tt.size)
+				}
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("feedChunk: %v, want an error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
