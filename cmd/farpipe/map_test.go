@@ -465,3 +465,34 @@ func TestFeedChunkShortFile(t *testing.T) {
 		})
 	}
 }
+
+// TestMapUnordered: --unordered writes every chunk's output whole, once.
+func TestMapUnordered(t *testing.T) {
+	in := mapInput(1 << 20)
+	for _, viaFile := range []bool{false, true} {
+		r := runMapCmd(t, in, viaFile, "--unordered", "--block", "10k", "-j", "3", "--", "sh", "-c", `sed "s/^/$FARPIPE_CHUNK:/"`)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(r.stdout), "\n"), "\n")
+		seen := map[string]bool{}
+		prev := ""
+		var got []string
+		for _, l := range lines {
+			id, rest, _ := strings.Cut(l, ":")
+			if id != prev {
+				if seen[id] {
+					t.Fatalf("chunk %s's output is split", id)
+				}
+				seen[id], prev = true, id
+			}
+			got = append(got, rest)
+		}
+		want := strings.Split(strings.TrimSuffix(string(in), "\n"), "\n")
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("file %v: the lines out are not the lines in", viaFile)
+		}
+	}
+}
