@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/dustin/go-humanize"
@@ -94,7 +95,7 @@ func (f *mapFlags) config() (flow.Config, flow.MapConfig, error) {
 	var mc flow.MapConfig
 	block, err := uint64(flow.DefaultBlock), error(nil)
 	if f.block != "" {
-		block, err = humanize.ParseBytes(f.block)
+		block, err = parseBlock(f.block)
 	}
 	if err != nil || block == 0 || block > 1<<30 {
 		return cfg, mc, usagef("--block %q: give a size from 1 byte to 1GiB, like 1MiB", f.block)
@@ -135,6 +136,17 @@ func (f *mapFlags) config() (flow.Config, flow.MapConfig, error) {
 	cfg.Block, cfg.Records, cfg.Header = int(block), f.records, f.header
 	mc = flow.MapConfig{Jobs: f.jobs, Unordered: f.unordered, KeepGoing: f.keepGoing, Hold: f.retries > 0}
 	return cfg, mc, nil
+}
+
+// parseBlock parses a --block size. A bare K, M, G or T multiplies by
+// powers of 1024, as in GNU parallel, split and head ("1M" is 1 MiB);
+// "KiB"... say the same, "KB", "MB"... are powers of 1000.
+func parseBlock(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	if n := len(t); n > 1 && strings.ContainsRune("kKmMgGtT", rune(t[n-1])) && t[n-2] >= '0' && t[n-2] <= '9' {
+		t += "iB"
+	}
+	return humanize.ParseBytes(t)
 }
 
 // unescape interprets the escapes of --recend and --recstart.
@@ -276,6 +288,7 @@ func mapSource(ctx context.Context, in *os.File, cfg flow.Config, autoBlock bool
 			return src, func() { in.Seek(0, io.SeekEnd) }, nil
 		}
 	}
+	growPipe(in)
 	r, done := interruptibleStdin(ctx, in)
 	src, err := flow.NewChunker(r, cfg)
 	if err != nil {

@@ -496,3 +496,12 @@ func TestMapUnordered(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBlock(t *testing.T) {
+	for in, want := range map[string]uint64{"1": 1, "1000": 1000, "1k": 1024, "1K": 1024, "1M": 1 << 20, "2G": 2 << 30,
+		"1MiB": 1 << 20, "1MB": 1000000, "64KiB": 64 << 10, "1.5M": 3 << 19} {
+		if got, err := parseBlock(in); err != nil || got != want {
+			t.Errorf("parseBlock(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
