@@ -24,6 +24,7 @@ const (
 	exitAuth        = 6 // authentication failed: the peers do not hold the same token
 	exitRole        = 7 // role mismatch: the two sides run commands that do not go together
 	exitEncryption  = 8 // encryption mismatch: one side has --no-encrypt and the other does not
+	exitMapFailed   = 9 // map: a command failed on a chunk (after its retries)
 )
 
 const exitCodesHelp = `Exit status:
@@ -43,6 +44,8 @@ const exitCodesHelp = `Exit status:
      (send goes with recv, exec with connect); nothing was transferred
   8  encryption mismatch: one side runs with --no-encrypt and the other
      does not; nothing was transferred
+  9  map: a command failed on a chunk, after its retries (with
+     --keep-going: on at least one chunk)
   128+N  interrupted by signal N (130 for SIGINT, 143 for SIGTERM); the
      peer is told, and never takes the stream for complete`
 
@@ -107,6 +110,8 @@ func exitCode(err error) int {
 		return exitRole
 	case errors.Is(err, farpipe.ErrEncryption):
 		return exitEncryption
+	case errors.Is(err, errMapFailed):
+		return exitMapFailed
 	case errors.Is(err, farpipe.ErrBrokenPipe):
 		return exitBrokenPipe
 	case errors.Is(err, farpipe.ErrChecksum):
