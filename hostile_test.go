@@ -795,11 +795,12 @@ func hostileFlood(t *testing.T, reopen bool, size int64) {
 	var (
 		wg        sync.WaitGroup
 		stop      = make(chan struct{})
-		up        atomic.Int32 // attackers whose first connection is up
-		conns     atomic.Int64 // TCP connections the attackers made
-		dropped   atomic.Int64 // connections the listener closed
-		openErrs  atomic.Int64 // connections closed while being opened (during TLS)
-		notClosed atomic.Int64 // connections that ended otherwise (a timeout)
+		up        atomic.Int32          // attackers whose first connection is up
+		allUp     = make(chan struct{}) // closed when up reaches hostiles
+		conns     atomic.Int64          // TCP connections the attackers made
+		dropped   atomic.Int64          // connections the listener closed
+		openErrs  atomic.Int64          // connections closed while being opened (during TLS)
+		notClosed atomic.Int64          // connections that ended otherwise (a timeout)
 		mu        sync.Mutex
 		firstErr  error
 	)
@@ -816,7 +817,9 @@ func hostileFlood(t *testing.T, reopen bool, size int64) {
 				c, err := k.open(ctx, ln.Addr().String(), func() {
 					conns.Add(1)
 					if first {
-						up.Add(1)
+						if up.Add(1) == hostiles {
+							close(allUp)
+						}
 						first = false
 					}
 				})
@@ -857,8 +860,9 @@ func hostileFlood(t *testing.T, reopen bool, size int64) {
 		wg.Wait()
 	})
 	defer stopFlood()
-	for up.Load() < hostiles && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-allUp:
+	case <-ctx.Done():
 	}
 	time.Sleep(200 * time.Millisecond) // let the last ones send and stall
 	heapFlood := heap(true)

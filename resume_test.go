@@ -140,7 +140,7 @@ func transferErr(from, to *farpipe.Conn, data []byte, rate int, hurt func()) err
 }
 
 func TestResumeRandomResets(t *testing.T) {
-	size := 64 << 20 // 8 windows
+	size := 32 << 20 // 4 windows
 	if testing.Short() {
 		size = 16 << 20
 	}
@@ -156,7 +156,7 @@ func TestResumeRandomResets(t *testing.T) {
 			start := time.Now()
 			// The reader is paced so the transfer outlasts several resets
 			// (about 5 s).
-			transfer(t, from, to, random(size, 1), 12<<20, nil)
+			transfer(t, from, to, random(size, 1), 6<<20, nil)
 			elapsed := time.Since(start)
 			cancel()
 			n := <-resets
@@ -183,7 +183,7 @@ func TestResumeBlackHole(t *testing.T) {
 			}
 		}
 	}))
-	data := random(16<<20, 2)
+	data := random(8<<20, 2)
 	errc := make(chan error, 1)
 	go func() { errc <- sendAll(d, data) }()
 	got, err := readAllHurt(a, 8<<20, 1, func() {
