@@ -77,12 +77,6 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, table *Acceptor) (
 				return err
 			}
 			if !h.peer.Resume {
-				if table != nil && table.has(h.peer.SessionID) {
-					// Only a stranger who learned a live session's id
-					// picks it: it must not replace that session.
-					l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "session id already in use"})
-					return errIDInUse
-				}
 				if err := a.admitNew(); err != nil {
 					ae := &AbortError{Code: CodeApplication, Reason: trimFarpipe(err.Error())}
 					l.writeAbort(ae)
@@ -106,7 +100,11 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, table *Acceptor) (
 		}
 		return nil, ErrResumed
 	}
-	if table != nil && !table.add(s) { // raced with another new session
+	if table != nil && !table.add(s) {
+		// Only a peer that learned a live session's id picks it: it must
+		// not replace that session. Checked after authentication, so that
+		// a stranger cannot learn which ids are live.
+		l.writeAbort(&AbortError{Code: CodeProtocol, Reason: "session id already in use"})
 		conn.Close()
 		return nil, errIDInUse
 	}
@@ -139,14 +137,6 @@ func trimFarpipe(s string) string {
 
 // errIDInUse refuses a new session whose id is that of a live one.
 var errIDInUse = fmt.Errorf("%w: a new session asked for the id of a live one", wire.ErrMalformed)
-
-// has reports whether a session with that id is in the table.
-func (a *Acceptor) has(id [wire.SessionIDLen]byte) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, ok := a.sessions[id]
-	return ok
-}
 
 // add puts s in the table, unless its id is taken.
 func (a *Acceptor) add(s *Session) bool {
