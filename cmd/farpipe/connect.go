@@ -43,6 +43,12 @@ with --wait, the handshake), a signal ends connect at once.
 }
 
 func runConnect(ctx context.Context, f *endpointFlags, addr string) error {
+	if err := checkStd(os.Stdin, false, "connect"); err != nil {
+		return err
+	}
+	if err := checkStd(os.Stdout, true, "connect"); err != nil {
+		return err
+	}
 	c, done, err := f.connect(ctx, addr)
 	if err != nil {
 		return err

@@ -144,6 +144,8 @@ func TestClosedStdio(t *testing.T) {
 	}{
 		{`exec "$0" send "$1" <&-`, "standard input is not open"},
 		{`exec "$0" recv --listen "$1" >&-`, "standard output is not open"},
+		{`exec "$0" connect "$1" <&-`, "standard input is not open"},
+		{`exec "$0" connect "$1" >&-`, "standard output is not open"},
 	} {
 		cmd := command(t, "-c", tt.script, os.Args[0], addr)
 		cmd.Path, cmd.Args[0] = "/bin/sh", "sh"

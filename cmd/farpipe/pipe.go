@@ -43,7 +43,7 @@ func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb s
 		return nil, nil, err
 	}
 	if sf.fifo == "" {
-		if err := checkStd(std, verb == "recv"); err != nil {
+		if err := checkStd(std, verb == "recv", verb); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -440,6 +440,10 @@ func untilSignal(ctx context.Context, c *farpipe.Conn, who string, f func() erro
 			reason += " by " + signalName(se.sig)
 		}
 		c.Abort(reason)
+		// Exiting at once could reset the connection before the peer has
+		// read why; Wait lasts until it has (about a second at most). f
+		// may stay blocked on a local read: the process is about to exit.
+		c.Wait()
 		return context.Cause(ctx)
 	}
 }

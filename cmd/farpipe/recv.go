@@ -62,6 +62,7 @@ func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 		stats(c, "received", c.Stats().Read, time.Since(start))
 	}
 	if err == nil {
+		out.Close() // the consumer sees EOF now, not once the sender has confirmed
 		awaitSender(ctx, c)
 	}
 	return err
@@ -98,11 +99,7 @@ func recvAll(c *farpipe.Conn, out io.Writer) error {
 		// The output failed (a full disk, an I/O error): an I/O failure,
 		// and the sender is told why.
 		reason := "the receiver could not write its output: " + errText(oe.err)
-		if cw, ok := any(c.Channel(0)).(interface{ CloseWithError(error) error }); ok {
-			cw.CloseWithError(errors.New(reason))
-		} else {
-			c.Abort(reason)
-		}
+		c.CloseReadWithError(errors.New(reason))
 		return fmt.Errorf("farpipe: writing the output: %s after %d bytes; the sender was told the stream is incomplete", errText(oe.err), n)
 	}
 	return recvErr(err, uint64(n))

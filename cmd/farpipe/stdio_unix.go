@@ -13,14 +13,18 @@ import (
 // read-write in place of a closed standard descriptor, so that is what such
 // a descriptor looks like; a shell redirection from or to /dev/null opens it
 // for reading or writing only, and passes.
-func checkStd(f *os.File, write bool) error {
+func checkStd(f *os.File, write bool, verb string) error {
 	if f == nil || !closedAtStart(int(f.Fd())) {
 		return nil
 	}
-	if write {
-		return usagef("standard output is not open (>&-): give recv somewhere to write, such as > FILE, | CONSUMER or > /dev/null, or use --fifo PATH")
+	hint := ""
+	if verb == "send" || verb == "recv" {
+		hint = ", or use --fifo PATH"
 	}
-	return usagef("standard input is not open (<&-): give send something to read, such as < FILE, PRODUCER | or < /dev/null, or use --fifo PATH")
+	if write {
+		return usagef("standard output is not open (>&-): give %s somewhere to write, such as > FILE, | CONSUMER or > /dev/null%s", verb, hint)
+	}
+	return usagef("standard input is not open (<&-): give %s something to read, such as < FILE, PRODUCER | or < /dev/null%s", verb, hint)
 }
 
 // closedAtStart reports whether fd is /dev/null opened read-write, the mark
