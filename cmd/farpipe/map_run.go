@@ -292,12 +292,15 @@ func (p *mapPipes) close() {
 }
 
 // killer passes the signal that cancelled map on to a command's process
-// group, and SIGKILL after killGrace.
+// group, and SIGKILL after killGrace. Once stopped it signals nothing: the
+// group's id may then be free for reuse.
 type killer struct {
 	pgid  int
 	after func() bool
-	mu    sync.Mutex
-	timer *time.Timer
+
+	mu      sync.Mutex
+	stopped bool
+	timer   *time.Timer
 }
 
 func newKiller(ctx context.Context, pgid int) *killer {
@@ -308,20 +311,31 @@ func newKiller(ctx context.Context, pgid int) *killer {
 		if errors.As(context.Cause(ctx), &se) && se.sig != syscall.SIGHUP {
 			sig = se.sig
 		}
-		k.kill(sig)
 		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.stopped {
+			return
+		}
+		syscall.Kill(-k.pgid, sig)
 		k.timer = time.AfterFunc(killGrace, func() { k.kill(syscall.SIGKILL) })
-		k.mu.Unlock()
 	})
 	return k
 }
 
-func (k *killer) kill(sig syscall.Signal) { syscall.Kill(-k.pgid, sig) }
+// kill sends sig to the group unless the killer was stopped.
+func (k *killer) kill(sig syscall.Signal) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.stopped {
+		syscall.Kill(-k.pgid, sig)
+	}
+}
 
 // stop ends the killer once the command was waited for.
 func (k *killer) stop() {
 	k.after()
 	k.mu.Lock()
+	k.stopped = true
 	if k.timer != nil {
 		k.timer.Stop()
 	}
