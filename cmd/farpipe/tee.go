@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe"
-	"github.com/farpipe/farpipe/internal/fanout"
+	"github.com/farpipe/farpipe/internal/fan"
 	"github.com/spf13/cobra"
 )
 
@@ -139,6 +139,9 @@ func (t *tee) dialAll(f *endpointFlags, addrs []string, opts []farpipe.Option) {
 		go func() {
 			defer wg.Done()
 			c, err := f.dial(t.ctx, addrs[i], opts)
+			if err == nil {
+				err = c.SendName("") // a merge at the other end: call me by my address
+			}
 			if err != nil {
 				t.fail(tg, err)
 				return
@@ -216,7 +219,7 @@ func (t *tee) copy(in io.Reader) error {
 	for i, tg := range live {
 		dsts[i] = tg.c
 	}
-	res := fanout.Copy(t.ctx, input{in}, dsts, fanout.Options{
+	res := fan.Out(t.ctx, input{in}, dsts, fan.OutOptions{
 		BufSize:   copyBuf,
 		KeepGoing: t.keepGoing,
 		OnError: func(i int, err error) {
@@ -307,7 +310,8 @@ func (t *tee) untilSignal(f func() error) error {
 	}
 }
 
-// closeAll closes every connection and waits a little for the goodbyes.
+// closeAll closes every connection and waits a little for the goodbyes,
+// and for the reasons of aborts to reach their peers.
 func (t *tee) closeAll() {
 	var wg sync.WaitGroup
 	for _, tg := range t.targets {
@@ -316,6 +320,10 @@ func (t *tee) closeAll() {
 			go func() {
 				defer wg.Done()
 				finish(tg.c)
+				var ae *farpipe.AbortError
+				if errors.As(tg.c.Err(), &ae) && !ae.Remote {
+					tg.c.Wait() // about a second at most
+				}
 			}()
 		}
 	}

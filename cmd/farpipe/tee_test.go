@@ -86,7 +86,9 @@ func TestTeeReceiverKilled(t *testing.T) {
 			}
 			victim.Process.Signal(syscall.SIGKILL)
 			victim.Wait()
-			rest := randomData(8 << 20)
+			// More than the window: the write to the victim blocks until
+			// its resume timeout, so that nobody can finish before.
+			rest := randomData(24 << 20)
 			stdin.Write(rest) // fails once tee has given up: that is fine
 			stdin.Close()
 			r := tee()

@@ -1,4 +1,4 @@
-package fanout
+package fan
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func (f *failAfter) Write(p []byte) (int, error) {
 	return f.got.Write(p)
 }
 
-func TestCopy(t *testing.T) {
+func TestOut(t *testing.T) {
 	data := randomData(3<<20 + 12345)
 	sum := sha256.Sum256(data)
 	tests := []struct {
@@ -88,7 +88,7 @@ func TestCopy(t *testing.T) {
 				}()
 			}
 			src := &smallReads{r: bytes.NewReader(data), rng: rand.New(rand.NewPCG(1, 2)), max: 200 << 10}
-			res := Copy(context.Background(), src, dsts, Options{BufSize: tt.bufSize, KeepGoing: tt.keepGoing,
+			res := Out(context.Background(), src, dsts, OutOptions{BufSize: tt.bufSize, KeepGoing: tt.keepGoing,
 				OnError: func(i int, err error) {
 					if tt.keepGoing {
 						return
@@ -169,7 +169,7 @@ func TestBackpressure(t *testing.T) {
 	f := &fast{slow: slow, limit: buffers * bufSize}
 	done := make(chan Result, 1)
 	go func() {
-		done <- Copy(context.Background(), bytes.NewReader(data), []io.Writer{f, slow}, Options{BufSize: bufSize, Buffers: buffers})
+		done <- Out(context.Background(), bytes.NewReader(data), []io.Writer{f, slow}, OutOptions{BufSize: bufSize, Buffers: buffers})
 	}()
 	var res Result
 loop:
@@ -196,7 +196,7 @@ func TestCancel(t *testing.T) {
 		cancel(cause)
 		return len(p), nil
 	})
-	res := Copy(ctx, bytes.NewReader(randomData(1<<20)), []io.Writer{w}, Options{BufSize: 1000})
+	res := Out(ctx, bytes.NewReader(randomData(1<<20)), []io.Writer{w}, OutOptions{BufSize: 1000})
 	if !errors.Is(res.ReadErr, cause) || res.Read >= 1<<20 {
 		t.Fatalf("read %d bytes, error %v; want an early stop with %v", res.Read, res.ReadErr, cause)
 	}

@@ -1,4 +1,4 @@
-package fanout
+package fan
 
 import (
 	"context"
@@ -8,24 +8,24 @@ import (
 	"sync/atomic"
 )
 
-// Options tune Copy. The zero value is usable.
-type Options struct {
+// OutOptions tune Out. The zero value is usable.
+type OutOptions struct {
 	// BufSize is the size of each read buffer. Default 1 MiB.
 	BufSize int
 	// Buffers is how many read buffers circulate: with 2 (the default),
 	// the source is read into one while the writers write the other.
 	Buffers int
 	// KeepGoing drops a failed writer and carries on with the others;
-	// otherwise Copy stops reading at the first failure.
+	// otherwise Out stops reading at the first failure.
 	KeepGoing bool
 	// OnError, if set, is called once for each writer that fails, from
 	// that writer's goroutine, as soon as it fails. Without KeepGoing it
 	// must make the other writers' blocked Writes return (abort them), or
-	// Copy waits for them.
+	// Out waits for them.
 	OnError func(i int, err error)
 }
 
-// Result is what Copy did.
+// Result is what Out did.
 type Result struct {
 	Read    int64   // bytes read from the source
 	ReadErr error   // the source's error, other than io.EOF
@@ -43,8 +43,8 @@ func (r Result) Failed() int {
 	return n
 }
 
-// errStopped is the error of a Copy that stopped because ctx was done.
-var errStopped = errors.New("fanout: stopped")
+// errStopped is the error of an Out that stopped because ctx was done.
+var errStopped = errors.New("fan: stopped")
 
 type buffer struct {
 	b    []byte
@@ -52,11 +52,11 @@ type buffer struct {
 	refs atomic.Int32 // writers that have not taken it yet
 }
 
-// Copy reads src until io.EOF (or an error, or ctx's end, checked between
+// Out reads src until io.EOF (or an error, or ctx's end, checked between
 // reads) and writes every byte to each of dsts, in order, at the pace of
 // the slowest. It returns once every writer has finished; it never closes
 // them. All dsts failing ends the copy too.
-func Copy(ctx context.Context, src io.Reader, dsts []io.Writer, o Options) Result {
+func Out(ctx context.Context, src io.Reader, dsts []io.Writer, o OutOptions) Result {
 	if o.BufSize <= 0 {
 		o.BufSize = 1 << 20
 	}
