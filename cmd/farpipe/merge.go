@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/flow"
 	"github.com/farpipe/farpipe/internal/fan"
 	"github.com/spf13/cobra"
 )
@@ -318,31 +318,9 @@ func (r *mergeRecords) end() string {
 	return "\n"
 }
 
-func (r *mergeRecords) splitter() fan.Splitter { return recEndSplitter(r.end()) }
+func (r *mergeRecords) splitter() fan.Splitter { return flow.RecEnd(r.end()) }
 
 // unescape turns \n, \t, \0 and \\ in s into the bytes they name.
 func unescape(s string) string {
 	return strings.NewReplacer(`\\`, `\`, `\n`, "\n", `\t`, "\t", `\0`, "\x00").Replace(s)
 }
-
-// recEndSplitter splits after every occurrence of a record end. TODO: flow.RecEnd.
-type recEndSplitter string
-
-func (s recEndSplitter) Last(buf []byte, limit int) int {
-	i := bytes.LastIndex(buf[:limit], []byte(s))
-	if i < 0 {
-		return -1
-	}
-	return i + len(s)
-}
-
-func (s recEndSplitter) Next(buf []byte, from int) int {
-	lo := max(0, from+1-len(s))
-	i := bytes.Index(buf[lo:], []byte(s))
-	if i < 0 {
-		return -1
-	}
-	return lo + i + len(s)
-}
-
-func (s recEndSplitter) Width() int { return len(s) }

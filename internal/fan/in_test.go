@@ -11,29 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/farpipe/farpipe/flow"
 )
-
-// recEnd splits after every occurrence of end (flow.RecEnd, for the tests).
-type recEnd string
-
-func (s recEnd) Last(buf []byte, limit int) int {
-	i := bytes.LastIndex(buf[:limit], []byte(s))
-	if i < 0 {
-		return -1
-	}
-	return i + len(s)
-}
-
-func (s recEnd) Next(buf []byte, from int) int {
-	lo := max(0, from+1-len(s))
-	i := bytes.Index(buf[lo:], []byte(s))
-	if i < 0 {
-		return -1
-	}
-	return lo + i + len(s)
-}
-
-func (s recEnd) Width() int { return len(s) }
 
 // records makes n records "sender seq padding<end>" of varying length.
 func records(sender, n int, end string, rng *rand.Rand) []byte {
@@ -70,7 +50,7 @@ func TestInRecordsWhole(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					_, errs[s] = in.Copy(context.Background(), pr, InOptions{
-						Split: recEnd(end), Prefix: []byte("s" + strconv.Itoa(s) + "\t"), BufSize: 512})
+						Split: flow.RecEnd(end), Prefix: []byte("s" + strconv.Itoa(s) + "\t"), BufSize: 512})
 				}()
 			}
 			wg.Wait()
@@ -138,7 +118,7 @@ func TestInEnds(t *testing.T) {
 			if w == nil {
 				w = &out
 			}
-			tt.o.Split = recEnd("\n")
+			tt.o.Split = flow.Lines()
 			_, err := NewIn(w).Copy(context.Background(), tt.r, tt.o)
 			if out.String() != tt.want || !errors.Is(err, tt.wantErr) {
 				t.Errorf("got %q, %v; want %q, %v", out.String(), err, tt.want, tt.wantErr)
