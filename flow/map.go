@@ -26,6 +26,11 @@ type MapConfig struct {
 	// memory before its turn; a job that writes more blocks until its turn
 	// comes (0: DefaultBlock).
 	OutputBuffer int
+	// Hold keeps a chunk's output in memory until its job returns, even
+	// when its turn has come, as long as it fits in OutputBuffer: a job
+	// that fails can then Discard it and run again (retries). Output
+	// beyond OutputBuffer goes out as usual.
+	Hold bool
 	// KeepGoing lets the other chunks run when a job fails; Map then
 	// returns a *FailedError at the end. Without it, the first failure
 	// cancels every job and Map returns its *ChunkError.
@@ -46,9 +51,10 @@ type Job func(ctx context.Context, c *Chunk, out *Output) error
 //
 // Map returns nil when every job succeeded and every output was written;
 // the error of src, of w, the *ChunkError of the first failed job (or a
-// *FailedError with KeepGoing), or the cause of ctx otherwise. After a
-// failure without KeepGoing, no more output is written. Map returns only
-// when every job has returned.
+// *FailedError with KeepGoing), or the cause of ctx otherwise. A failed
+// job without KeepGoing cancels the others; in order, the outputs of the
+// chunks before it that ended well are still written, and nothing after
+// it. Map returns only when every job has returned.
 func Map(ctx context.Context, src Source, w io.Writer, cfg MapConfig, job Job) error {
 	if cfg.Jobs == 0 {
 		cfg.Jobs = runtime.NumCPU()
@@ -126,7 +132,7 @@ func (m *mapper) produce(src Source) {
 			}
 			return
 		}
-		o := &Output{m: m, c: c, head: make(chan struct{}), done: make(chan struct{})}
+		o := &Output{m: m, c: c, seq: c.Seq, head: make(chan struct{}), done: make(chan struct{})}
 		m.total++
 		if !m.cfg.Unordered {
 			m.ready <- o // never blocks: at most Jobs+Window outputs exist
@@ -158,7 +164,26 @@ func (m *mapper) work(o *Output) {
 			m.cancel(ce)
 		}
 	}
+	o.mu.Lock()
+	o.ok = err == nil
+	o.mu.Unlock()
 	o.finish()
+}
+
+// writable reports whether o's output may still be written: always
+// before a failure; after the first failed job (without KeepGoing), only
+// the whole outputs of chunks before it, so that the output is the
+// successful prefix of the input's.
+func (m *mapper) writable(o *Output) bool {
+	if m.ctx.Err() == nil {
+		return true
+	}
+	o.mu.Lock()
+	ok := o.ok
+	o.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return ok && !m.cfg.Unordered && m.outErr == nil && m.srcErr == nil && m.first != nil && o.seq < m.first.Seq
 }
 
 // emit gives each output its turn, in the order of m.ready, until every
@@ -179,6 +204,9 @@ func (m *mapper) emit() {
 }
 
 func (m *mapper) outputFailed(err error) {
+	if m.ctx.Err() != nil {
+		return // a consequence of the cancel, not the output's failure
+	}
 	m.mu.Lock()
 	if m.outErr == nil {
 		m.outErr = fmt.Errorf("farpipe: writing the output: %w", err)

@@ -25,6 +25,8 @@ type Output struct {
 	announced bool // (unordered) sent on m.ready
 	committed bool // some output went to m.w
 	outFailed bool // writing to m.w failed
+	ok        bool // the job returned nil
+	seq       int64
 }
 
 // announce offers the output its turn (unordered). Called with o.mu held.
@@ -38,7 +40,7 @@ func (o *Output) announce() {
 // Write implements io.Writer.
 func (o *Output) Write(p []byte) (int, error) {
 	o.mu.Lock()
-	if !o.direct {
+	if o.buffering() {
 		if o.buf == nil {
 			o.buf = o.m.getBuf()
 		}
@@ -47,14 +49,16 @@ func (o *Output) Write(p []byte) (int, error) {
 			o.mu.Unlock()
 			return len(p), nil
 		}
-		o.announce()
-		o.mu.Unlock()
-		if err := o.waitTurn(); err != nil {
-			return 0, err
+		if !o.direct {
+			o.announce()
+			o.mu.Unlock()
+			if err := o.waitTurn(); err != nil {
+				return 0, err
+			}
+			o.mu.Lock()
 		}
-	} else {
-		o.mu.Unlock()
 	}
+	o.mu.Unlock()
 	if err := o.flush(); err != nil {
 		return 0, err
 	}
@@ -65,6 +69,11 @@ func (o *Output) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// buffering reports whether writes go to the buffer. Called with o.mu held.
+func (o *Output) buffering() bool {
+	return !o.direct || (o.m.cfg.Hold && !o.committed)
+}
+
 // ReadFrom implements io.ReaderFrom: once the chunk's turn has come, it
 // copies r to Map's writer with io.Copy, so that pipes and files go by
 // splice where the platform has it.
@@ -72,16 +81,19 @@ func (o *Output) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		o.mu.Lock()
-		direct := o.direct
-		if !direct && o.buf == nil {
+		if !o.buffering() {
+			o.mu.Unlock()
+			break
+		}
+		if o.buf == nil {
 			o.buf = o.m.getBuf()
 		}
-		full := !direct && len(o.buf) == cap(o.buf)
-		if full {
+		full, direct := len(o.buf) == cap(o.buf), o.direct
+		if full && !direct {
 			o.announce()
 		}
 		o.mu.Unlock()
-		if direct {
+		if full && direct {
 			break
 		}
 		if full {
@@ -167,7 +179,7 @@ func (o *Output) finish() {
 	direct := o.direct
 	o.announce()
 	o.mu.Unlock()
-	if direct && o.m.ctx.Err() == nil {
+	if direct && o.m.writable(o) {
 		o.flush()
 	}
 	close(o.done)
@@ -182,7 +194,7 @@ func (o *Output) takeTurn() {
 	finished := o.finished
 	o.mu.Unlock()
 	<-o.done
-	if finished && o.m.ctx.Err() == nil {
+	if finished && o.m.writable(o) {
 		o.flush()
 	}
 	if o.buf != nil {

@@ -23,6 +23,7 @@ const (
 	exitPeerAborted = 4 // the peer aborted the transfer (it was interrupted or failed)
 	exitChecksum    = 5 // the stream arrived but its checksum does not match
 	exitAuth        = 6 // authentication failed: the peers do not hold the same token
+	exitMapFailed   = 7 // map: a command failed on a chunk (after its retries)
 )
 
 const exitCodesHelp = `Exit status:
@@ -37,6 +38,8 @@ const exitCodesHelp = `Exit status:
   5  the stream arrived whole but its checksum does not match
   6  authentication failed: the two sides do not hold the same token (or a
      certificate was refused); no byte of the stream was delivered
+  7  map: a command failed on a chunk, after its retries (with
+     --keep-going: on at least one chunk)
   128+N  interrupted by signal N (130 for SIGINT, 143 for SIGTERM); the
      peer is told, and never takes the stream for complete`
 
@@ -96,6 +99,8 @@ func exitCode(err error) int {
 		return 128 + int(se.sig)
 	case errors.Is(err, farpipe.ErrAuth):
 		return exitAuth
+	case errors.Is(err, errMapFailed):
+		return exitMapFailed
 	case errors.Is(err, farpipe.ErrBrokenPipe):
 		return exitBrokenPipe
 	case errors.Is(err, farpipe.ErrChecksum):

@@ -294,15 +294,22 @@ type mergeRecords struct {
 
 func (r *mergeRecords) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&r.null, "null", "0", false, "records end with a NUL byte (find -print0)")
-	cmd.Flags().StringVar(&r.recend, "recend", "", `records end with this string (default: a newline; \n, \t, \0 and \\ are understood)`)
+	cmd.Flags().StringVar(&r.recend, "recend", "", `records end with this string (default: a newline; \n, \t, \r, \0, \\ and \xHH escapes)`)
 }
 
 func (r *mergeRecords) check() error {
 	if r.null && r.recend != "" {
 		return usagef("give -0 or --recend, not both")
 	}
-	if r.recend != "" && unescape(r.recend) == "" {
-		return usagef("--recend %q: give a non-empty record end", r.recend)
+	if r.recend != "" {
+		end, err := unescape(r.recend)
+		if err != nil {
+			return usagef("--recend %q: %v", r.recend, err)
+		}
+		if end == "" {
+			return usagef("--recend %q: give a non-empty record end", r.recend)
+		}
+		r.recend = end
 	}
 	return nil
 }
@@ -313,14 +320,9 @@ func (r *mergeRecords) end() string {
 	case r.null:
 		return "\x00"
 	case r.recend != "":
-		return unescape(r.recend)
+		return r.recend // unescaped by check
 	}
 	return "\n"
 }
 
 func (r *mergeRecords) splitter() fan.Splitter { return flow.RecEnd(r.end()) }
-
-// unescape turns \n, \t, \0 and \\ in s into the bytes they name.
-func unescape(s string) string {
-	return strings.NewReplacer(`\\`, `\`, `\n`, "\n", `\t`, "\t", `\0`, "\x00").Replace(s)
-}
