@@ -84,6 +84,7 @@ count. SIGINT and SIGTERM are passed on to the commands; map exits 130/143.
 	fl.BoolVar(&f.unordered, "unordered", false, "write outputs as chunks finish, not in input order")
 	fl.IntVar(&f.retries, "retries", 0, "run a failed command again up to N times")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "when a chunk fails, run the others anyway and exit 7 at the end")
+	addVia(cmd, &f)
 	return cmd
 }
 

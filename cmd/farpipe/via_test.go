@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/flow"
+	"golang.org/x/sys/unix"
+)
+
+// startExecGroup starts "farpipe exec --listen ADDR -- argv" in a process
+// group of its own, so that the test can kill it with its commands.
+func startExecGroup(t *testing.T, flags []string, argv ...string) (addr string, kill func()) {
+	t.Helper()
+	addr = freeAddr(t)
+	cmd := command(t, append(append(append([]string{"exec", "--listen", addr}, flags...), "--"), argv...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	kill = func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	t.Cleanup(kill)
+	return addr, kill
+}
+
+// lines makes n numbered lines.
+func numberedLines(n int) []byte {
+	var b bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&b, "line %d %s\n", i, strings.Repeat("y", i%50))
+	}
+	return b.Bytes()
+}
+
+// TestViaHostKilled: an exec server killed while it runs a chunk; the
+// chunk runs again on the other server and the output is complete and in
+// order.
+func TestViaHostKilled(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "started")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The victim takes its chunk, says so, and never finishes it.
+	victim, kill := startExecGroup(t, nil, "sh", "-c", "head -c 100 >/dev/null; echo started > "+fifo+"; exec sleep 600")
+	good, _ := startExecGroup(t, nil, "cat")
+	input := numberedLines(100000)
+	v := &via{
+		pool:     newViaPool([]string{victim, good}, 2),
+		opts:     []farpipe.Option{farpipe.WithToken(testToken), farpipe.WithResumeTimeout(500 * time.Millisecond), farpipe.WithBackoffMax(100 * time.Millisecond)},
+		stderr:   io.Discard,
+		attempts: 3,
+	}
+	defer v.wait()
+	waitListening(t, v, victim, good)
+	src, err := flow.NewChunker(bytes.NewReader(input), flow.Config{Block: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- flow.Map(context.Background(), src, &out, flow.MapConfig{Jobs: 4, Hold: true}, v.job) }()
+	f, err := os.Open(fifo) // blocks until the victim has a chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	f.Close()
+	if line != "started\n" {
+		t.Fatalf("victim said %q", line)
+	}
+	kill()
+	if err := <-done; err != nil {
+		t.Fatalf("map: %v", err)
+	}
+	if sha256.Sum256(out.Bytes()) != sha256.Sum256(input) {
+		t.Fatalf("output: %d bytes that differ from the %d of the input", out.Len(), len(input))
+	}
+}
+
+// waitListening waits until every server answers.
+func waitListening(t *testing.T, v *via, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c, err := farpipe.Dial(context.Background(), a, v.opts...)
+			if err == nil {
+				c.Abort("just looking")
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("exec server %s does not answer: %v", a, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// BenchmarkViaChunk measures what one chunk costs on an exec server: a
+// session (TCP, TLS, token proof), the command's start, a 100-byte chunk
+// there and back, the exit status.
+func BenchmarkViaChunk(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		flags []string
+		opts  []farpipe.Option
+	}{
+		{"TLS", nil, nil},
+		{"NoEncrypt", []string{"--no-encrypt"}, []farpipe.Option{farpipe.WithNoEncrypt()}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			t := &testing.T{}
+			addr := freeAddr(t)
+			srv := command(t, append(append([]string{"exec", "--listen", addr}, mode.flags...), "--", "cat")...)
+			if err := srv.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { srv.Process.Kill(); srv.Wait() }()
+			v := &via{pool: newViaPool([]string{addr}, 1), opts: append(mode.opts, farpipe.WithToken(testToken)), stderr: io.Discard}
+			defer v.wait()
+			chunk := []byte(strings.Repeat("x", 99) + "\n")
+			h := v.pool.hosts[0]
+			// The first one waits for the server to listen.
+			for {
+				_, err := v.runOn(context.Background(), h, bytes.NewReader(chunk), io.Discard, io.Discard)
+				if err == nil {
+					break
+				}
+			}
+			b.ResetTimer()
+			for range b.N {
+				var out bytes.Buffer
+				st, err := v.runOn(context.Background(), h, bytes.NewReader(chunk), &out, io.Discard)
+				if err != nil || st.ExitCode() != 0 || !bytes.Equal(out.Bytes(), chunk) {
+					b.Fatalf("status %v, error %v, output %q", st, err, out.Bytes())
+				}
+			}
+		})
+	}
+}
