@@ -157,3 +157,38 @@ func BenchmarkViaChunk(b *testing.B) {
 		})
 	}
 }
+
+// TestMapViaCLI: farpipe map --via over two servers gives the output of the
+// command run on the whole input, in order, even when one server is killed
+// while it runs a chunk; and map refuses a command given with --via.
+func TestMapViaCLI(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "started")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim, kill := startExecGroup(t, nil, "sh", "-c", "head -c 100 >/dev/null; echo started > "+fifo+"; exec sleep 600")
+	good, _ := startExecGroup(t, nil, "sed", "s/line/LINE/")
+	input := numberedLines(200000)
+	want := bytes.ReplaceAll(input, []byte("line"), []byte("LINE"))
+	mapCmd := command(t, "map", "--via", victim, "--via", good, "-j", "2", "--block", "256KiB", "--resume-timeout", "500ms")
+	wait := start(t, mapCmd, bytes.NewReader(input))
+	f, err := os.Open(fifo) // blocks until the victim has a chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(f)
+	f.Close()
+	kill()
+	r := wait()
+	if r.code != 0 || sha256.Sum256(r.stdout) != sha256.Sum256(want) {
+		t.Fatalf("map --via: exit %d, %d bytes of output (want %d, the same as sed's): %s", r.code, len(r.stdout), len(want), r.stderr)
+	}
+	if !strings.Contains(r.stderr, "running it again on another server") {
+		t.Errorf("map did not say that it ran a chunk again: %q", r.stderr)
+	}
+	u := start(t, command(t, "map", "--via", good, "--", "cat"), nil)()
+	if u.code != exitUsage {
+		t.Errorf("map --via with a command: exit %d (%s), want %d", u.code, u.stderr, exitUsage)
+	}
+}
