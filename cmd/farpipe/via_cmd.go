@@ -42,7 +42,8 @@ func addVia(cmd *cobra.Command, f *mapFlags) {
 	fl.StringVar(&v.ep.ca, "ca", "", "--via: mutual TLS: the CA of the servers' certificates (PEM)")
 	fl.DurationVar(&v.ep.resume, "resume-timeout", 5*time.Second, "--via: how long a dropped connection may take to come back before the chunk runs on another server")
 	fl.DurationVar(&v.ep.keepalive, "keepalive-timeout", 4*time.Second, "--via: a connection on which nothing arrives for this long counts as dropped")
-	v.ep.window, v.ep.backoffMax = "8MiB", 500*time.Millisecond
+	fl.StringVar(&v.ep.window, "window", "256KiB", "--via: most bytes in flight per chunk's session; every session allocates its buffers anew")
+	v.ep.backoffMax = 500 * time.Millisecond
 	cmd.Long = strings.Replace(cmd.Long, "Exit status:", viaHelp+"Exit status:", 1)
 	cmd.Use = "map [flags] -- CMD [ARGS...]\n  farpipe map [flags] --via ADDR [--via ADDR...]"
 	cmd.Example += "\n  farpipe map --via fp://hostA:7000/#TOKEN --via fp://hostB:7000/#TOKEN -j 4 < big.log"
