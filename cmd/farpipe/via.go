@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/farpipe/farpipe"
@@ -140,7 +141,8 @@ type viaExitError struct {
 	host     string
 	status   proc.Status
 	attempts int
-	first    []byte // the chunk's first record
+	first    []byte   // the chunk's first record
+	tail     []string // the command's last lines of standard error
 }
 
 func (e *viaExitError) Error() string {
@@ -148,7 +150,18 @@ func (e *viaExitError) Error() string {
 	if e.attempts > 1 {
 		msg += fmt.Sprintf(" (%d attempts)", e.attempts)
 	}
-	return msg + fmt.Sprintf("; first record %q", e.first)
+	msg += fmt.Sprintf("; first record %q", e.first)
+	if len(e.tail) == 0 {
+		return msg + "; it wrote nothing on standard error"
+	}
+	msg += "; its last standard error:"
+	for i, l := range e.tail {
+		if i > 0 {
+			msg += " |"
+		}
+		msg += fmt.Sprintf(" %q", l)
+	}
+	return msg
 }
 
 // job is the flow.Job of map --via: it runs the chunk on a free slot of a
@@ -166,7 +179,7 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 		}
 		h := v.pool.hosts[i]
 		attempts++
-		st, err := v.attempt(ctx, h, c, out)
+		st, tail, err := v.attempt(ctx, h, c, out)
 		var he *viaHostError
 		if !errors.As(err, &he) {
 			v.pool.release(i, false)
@@ -178,7 +191,7 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 			case attempts-hostFailures <= v.retries && out.Discard():
 				continue
 			}
-			return &viaExitError{host: h.name, status: st, attempts: attempts, first: c.FirstRecord(80)}
+			return &viaExitError{host: h.name, status: st, attempts: attempts, first: c.FirstRecord(80), tail: tail}
 		}
 		v.pool.release(i, true)
 		tried[i] = true
@@ -192,8 +205,9 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 	}
 }
 
-// attempt runs the chunk once on h.
-func (v *via) attempt(ctx context.Context, h *viaHost, c *flow.Chunk, out *flow.Output) (proc.Status, error) {
+// attempt runs the chunk once on h, and returns the command's status and
+// last lines of standard error.
+func (v *via) attempt(ctx context.Context, h *viaHost, c *flow.Chunk, out *flow.Output) (proc.Status, []string, error) {
 	lines := &lineWriter{line: v.line}
 	in := &guarded{r: c.Reader()}
 	stdout, stderr := &guarded{w: out}, &guarded{w: lines}
@@ -204,7 +218,7 @@ func (v *via) attempt(ctx context.Context, h *viaHost, c *flow.Chunk, out *flow.
 	stdout.close()
 	stderr.close()
 	lines.Close()
-	return st, err
+	return st, lines.tail, err
 }
 
 // line writes s to standard error, never in the middle of another line.
@@ -216,15 +230,17 @@ func (v *via) line(s string) {
 
 // lineWriter passes whole lines to line, so that lines of different
 // commands never mix; a last line without its newline goes out at Close.
+// It keeps the last lines (up to stderrTail, each cut to 200 bytes).
 type lineWriter struct {
 	line func(string)
 	buf  []byte
+	tail []string
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
-		l.line(string(l.buf[:i+1]))
+		l.emit(string(l.buf[:i+1]))
 		l.buf = append(l.buf[:0], l.buf[i+1:]...)
 	}
 	return len(p), nil
@@ -233,8 +249,20 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 // Close writes a last line that lacks its newline, with one.
 func (l *lineWriter) Close() error {
 	if len(l.buf) > 0 {
-		l.line(string(l.buf) + "\n")
+		l.emit(string(l.buf) + "\n")
 		l.buf = nil
 	}
 	return nil
+}
+
+func (l *lineWriter) emit(lines string) {
+	l.line(lines)
+	for _, t := range strings.Split(strings.TrimSuffix(lines, "\n"), "\n") {
+		if len(t) > 200 {
+			t = t[:200]
+		}
+		if l.tail = append(l.tail, t); len(l.tail) > stderrTail {
+			l.tail = l.tail[1:]
+		}
+	}
 }

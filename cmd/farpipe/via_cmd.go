@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/flow"
 	"github.com/spf13/cobra"
 )
@@ -88,5 +91,9 @@ func runMapVia(ctx context.Context, f *mapFlags, vf *viaFlags) error {
 	mc.Jobs = f.jobs * len(vf.addrs)
 	mc.Hold = true // a chunk whose server fails runs again elsewhere
 	mc.OutputBuffer = max(flow.DefaultBlock, 2*cfg.Block+64<<10)
-	return mapResult(flow.Map(ctx, src, os.Stdout, mc, v.job))
+	err = flow.Map(ctx, src, os.Stdout, mc, v.job)
+	if errors.Is(err, farpipe.ErrAuth) { // no server would take any chunk
+		return fmt.Errorf("farpipe: map --via: %w", unprefixed{errors.Unwrap(err)})
+	}
+	return mapResult(err)
 }
