@@ -191,7 +191,7 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 			case attempts-hostFailures <= v.retries && out.Discard():
 				continue
 			}
-			return &viaExitError{host: h.name, status: st, attempts: attempts, first: c.FirstRecord(80), tail: tail}
+			return &viaExitError{host: h.name, status: st, attempts: attempts - hostFailures, first: c.FirstRecord(80), tail: tail}
 		}
 		v.pool.release(i, true)
 		tried[i] = true
@@ -201,7 +201,11 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 		if !out.Discard() {
 			return fmt.Errorf("%w; part of the chunk's output was already written, so it cannot run again", err)
 		}
-		v.line(fmt.Sprintf("farpipe: map: chunk %d: %s; running it again on another server\n", c.Seq, trimPrefix(err)))
+		where := "on another server"
+		if len(v.pool.hosts) == 1 {
+			where = "on the same server after a pause"
+		}
+		v.line(fmt.Sprintf("farpipe: map: chunk %d: %s; running it again %s\n", c.Seq, trimPrefix(err), where))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,7 @@ func TestViaHostKilled(t *testing.T) {
 		attempts: 3,
 	}
 	defer v.wait()
-	waitListening(t, v, victim, good)
+	waitListening(t, victim, good)
 	src, err := flow.NewChunker(bytes.NewReader(input), flow.Config{Block: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -96,19 +97,20 @@ func TestViaHostKilled(t *testing.T) {
 	}
 }
 
-// waitListening waits until every server answers.
-func waitListening(t *testing.T, v *via, addrs ...string) {
+// waitListening waits until every server accepts TCP connections (a
+// connection that never completes its handshake starts no command).
+func waitListening(t *testing.T, addrs ...string) {
 	t.Helper()
 	for _, a := range addrs {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			c, err := farpipe.Dial(context.Background(), a, v.opts...)
+			c, err := net.Dial("tcp", a)
 			if err == nil {
-				c.Abort("just looking")
+				c.Close()
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("exec server %s does not answer: %v", a, err)
+				t.Fatalf("exec server %s does not listen: %v", a, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -169,6 +171,7 @@ func TestMapViaCLI(t *testing.T) {
 	}
 	victim, kill := startExecGroup(t, nil, "sh", "-c", "head -c 100 >/dev/null; echo started > "+fifo+"; exec sleep 600")
 	good, _ := startExecGroup(t, nil, "sed", "s/line/LINE/")
+	waitListening(t, victim, good)
 	input := numberedLines(200000)
 	want := bytes.ReplaceAll(input, []byte("line"), []byte("LINE"))
 	mapCmd := command(t, "map", "--via", victim, "--via", good, "-j", "2", "--block", "256KiB", "--resume-timeout", "500ms")
@@ -190,5 +193,38 @@ func TestMapViaCLI(t *testing.T) {
 	u := start(t, command(t, "map", "--via", good, "--", "cat"), nil)()
 	if u.code != exitUsage {
 		t.Errorf("map --via with a command: exit %d (%s), want %d", u.code, u.stderr, exitUsage)
+	}
+}
+
+// TestMapViaFailures: a remote command that fails and a refused token are
+// reported with their exit statuses.
+func TestMapViaFailures(t *testing.T) {
+	failing, _ := startExecGroup(t, nil, "sh", "-c", "cat >/dev/null; echo oops >&2; exit 3")
+	waitListening(t, failing)
+	tests := []struct {
+		name     string
+		token    string
+		flags    []string
+		wantCode int
+		wantErr  []string
+	}{
+		{"command fails", testToken, []string{"--retries", "1"}, exitMapFailed,
+			[]string{"ended with exit status 3 (2 attempts)", `"oops"`, "first record"}},
+		{"wrong token", "wrong-token-0123456789abcdef", nil, exitAuth, []string{"authentication failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := command(t, append([]string{"map", "--via", failing}, tt.flags...)...)
+			cmd.Env = append(cmd.Env, "FARPIPE_TOKEN="+tt.token)
+			r := start(t, cmd, strings.NewReader("a\nb\n"))()
+			if r.code != tt.wantCode {
+				t.Errorf("exit %d (%s), want %d", r.code, r.stderr, tt.wantCode)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q does not say %q", r.stderr, w)
+				}
+			}
+		})
 	}
 }
