@@ -48,6 +48,9 @@ then the one send would have had for the first failure.
 			if sf.fifo != "" {
 				return usagef("farpipe tee reads standard input; --fifo is not supported")
 			}
+			if err := farpipe.CheckName(sf.name); err != nil {
+				return usagef("--name %q: give at most %d bytes of printable text", sf.name, farpipe.MaxNameLen)
+			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +61,7 @@ then the one send would have had for the first failure.
 	}
 	f.register(cmd)
 	sf.register(cmd, "read")
+	cmd.Flags().StringVar(&sf.name, "name", "", "the name the receivers give this sender (merge --label; default: its address)")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "when a receiver fails, carry on with the others (exit non-zero at the end)")
 	return cmd
 }
@@ -73,6 +77,7 @@ type teeTarget struct {
 // tee is the state of a running tee. Lock order: mu only.
 type tee struct {
 	ctx       context.Context
+	name      string // --name, told to every receiver
 	keepGoing bool
 	targets   []*teeTarget
 
@@ -88,7 +93,7 @@ func runTee(ctx context.Context, f *endpointFlags, sf *streamFlags, addrs []stri
 	if _, err := sf.progress.bar("tee", 0); err != nil {
 		return err
 	}
-	t := &tee{ctx: ctx, keepGoing: keepGoing}
+	t := &tee{ctx: ctx, name: sf.name, keepGoing: keepGoing}
 	for _, a := range addrs {
 		t.targets = append(t.targets, &teeTarget{addr: displayAddr(a)})
 	}
@@ -140,7 +145,7 @@ func (t *tee) dialAll(f *endpointFlags, addrs []string, opts []farpipe.Option) {
 			defer wg.Done()
 			c, err := f.dial(t.ctx, addrs[i], opts)
 			if err == nil {
-				err = c.SendName("") // a merge at the other end: call me by my address
+				err = c.SendName(t.name) // for a merge at the other end
 			}
 			if err != nil {
 				t.fail(tg, err)
