@@ -119,7 +119,7 @@ func waitListening(t *testing.T, addrs ...string) {
 
 // BenchmarkViaChunk measures what one chunk costs on an exec server: a
 // session (TCP, TLS, token proof), the command's start, a 100-byte chunk
-// there and back, the exit status.
+// there and back, the exit status; with map --via's window (256 KiB).
 func BenchmarkViaChunk(b *testing.B) {
 	for _, mode := range []struct {
 		name  string
@@ -137,7 +137,7 @@ func BenchmarkViaChunk(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer func() { srv.Process.Kill(); srv.Wait() }()
-			v := &via{pool: newViaPool([]string{addr}, 1), opts: append(mode.opts, farpipe.WithToken(testToken)), stderr: io.Discard}
+			v := &via{pool: newViaPool([]string{addr}, 1), opts: append(mode.opts, farpipe.WithToken(testToken), farpipe.WithWindow(256<<10)), stderr: io.Discard}
 			defer v.wait()
 			chunk := []byte(strings.Repeat("x", 99) + "\n")
 			h := v.pool.hosts[0]
