@@ -219,3 +219,44 @@ func TestMergeUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeInterrupted: SIGINT to merge tells the senders (exit 4, with
+// the reason) and merge exits 130.
+func TestMergeInterrupted(t *testing.T) {
+	addr := freeAddr(t)
+	mergeCmd := command(t, "merge", "--listen", addr, "--from", "2")
+	out, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	mergeCmd.Stdout = pw
+	var mergeErr bytes.Buffer
+	mergeCmd.Stderr = &mergeErr
+	if err := mergeCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	sendCmd := command(t, "send", "--wait", "10s", addr)
+	in, err := sendCmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := start(t, sendCmd, nil)
+	in.Write([]byte("first\n"))
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "first\n" {
+		t.Fatalf("merge wrote %q", line)
+	}
+	mergeCmd.Process.Signal(syscall.SIGINT)
+	mergeCmd.Wait()
+	// Like a writer to a pipe, the sender learns of the end at its next
+	// read of its input.
+	in.Close()
+	s := send()
+	if code := mergeCmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("merge exit %d (%s), want 130", code, mergeErr.String())
+	}
+	if s.code != exitPeerAborted || !strings.Contains(s.stderr, "merge was interrupted by SIGINT") {
+		t.Errorf("send exit %d (%s), want %d and the reason", s.code, s.stderr, exitPeerAborted)
+	}
+}
