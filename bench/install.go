@@ -19,6 +19,7 @@ var aptPackages = []struct{ prog, pkg string }{
 	{"nc", "netcat-openbsd"},
 	{sshdPath, "openssh-server"},
 	{timeBin, "time"},
+	{"parallel", "parallel"}, // the map part
 }
 
 // installPeers apt-get installs the packages of the peers that are missing.

@@ -29,6 +29,10 @@ type config struct {
 	timeout time.Duration // longest a single transfer may take
 	tmpfs   string        // where the random data lives
 	rounds  int           // rounds of the round-trip comparison; 0: none
+
+	part     string // transfer (the default) or map
+	mapSize  int64  // map part: bytes of the file of lines
+	tinyJobs int    // map part: jobs of the tiny-job lines
 }
 
 func main() {
@@ -38,7 +42,11 @@ func main() {
 	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err = run(ctx, cfg)
+		if cfg.part == "map" {
+			err = runMapPart(ctx, cfg)
+		} else {
+			err = run(ctx, cfg)
+		}
 		stop()
 	}
 	if err != nil {
@@ -58,6 +66,9 @@ func parseFlags(args []string) (*config, error) {
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a single transfer may take")
 	tmpfs := fs.String("tmpfs", "/dev/shm", "a tmpfs directory for the random data")
 	rounds := fs.Int("latency-rounds", 11, "rounds of 1000 round trips comparing farpipe with raw TCP (0: skip)")
+	part := fs.String("part", "transfer", "what to measure: transfer (send/recv against its peers) or map (farpipe map against GNU parallel, xargs and pipelines)")
+	mapSize := fs.String("map-size", "1GiB", "map part: size of the file of ~100-byte lines")
+	tinyJobs := fs.Int("tiny-jobs", 20000, "map part: jobs of the tiny-job lines (GNU parallel runs a tenth)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run ./bench [flags]\n\nMeasures farpipe's throughput on loopback against gocopy (the ceiling) and its peers, and its round trip against raw TCP.\n\nflags:")
 		fs.PrintDefaults()
@@ -78,7 +89,16 @@ func parseFlags(args []string) (*config, error) {
 	if *rounds < 0 {
 		return nil, fmt.Errorf("farpipe bench: --latency-rounds %d: give 0 or more", *rounds)
 	}
-	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs, rounds: *rounds}
+	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs, rounds: *rounds,
+		part: *part, tinyJobs: *tinyJobs}
+	if cfg.part != "transfer" && cfg.part != "map" {
+		return nil, fmt.Errorf("farpipe bench: --part %q: choose transfer or map", cfg.part)
+	}
+	ms, err := humanize.ParseBytes(*mapSize)
+	if err != nil || ms < 1<<20 || *tinyJobs < 10 {
+		return nil, fmt.Errorf("farpipe bench: --map-size %q, --tiny-jobs %d: give at least 1MiB and 10 jobs", *mapSize, *tinyJobs)
+	}
+	cfg.mapSize = int64(ms)
 	if cfg.peers, err = parseList("--peers", *peers, peerNames); err != nil {
 		return nil, err
 	}

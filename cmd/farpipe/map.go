@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/dustin/go-humanize"
@@ -74,7 +76,7 @@ count. SIGINT and SIGTERM are passed on to the commands; map exits 130/143.
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "commands running at once")
-	fl.StringVar(&f.block, "block", "1MiB", "chunk size: chunks end at the last record boundary within it")
+	fl.StringVar(&f.block, "block", "", "chunk size: chunks end at the last record boundary within it (default 1MiB; for a regular file, 1/8 of its share per job, from 1MiB to 64MiB)")
 	fl.BoolVarP(&f.null, "null", "0", false, "records end with NUL bytes instead of newlines")
 	fl.StringVar(&f.recEnd, "recend", "", "records end with STR (default newline)")
 	fl.StringVar(&f.recStart, "recstart", "", "records start with STR")
@@ -92,7 +94,10 @@ count. SIGINT and SIGTERM are passed on to the commands; map exits 130/143.
 func (f *mapFlags) config() (flow.Config, flow.MapConfig, error) {
 	var cfg flow.Config
 	var mc flow.MapConfig
-	block, err := humanize.ParseBytes(f.block)
+	block, err := uint64(flow.DefaultBlock), error(nil)
+	if f.block != "" {
+		block, err = parseBlock(f.block)
+	}
 	if err != nil || block == 0 || block > 1<<30 {
 		return cfg, mc, usagef("--block %q: give a size from 1 byte to 1GiB, like 1MiB", f.block)
 	}
@@ -132,6 +137,17 @@ func (f *mapFlags) config() (flow.Config, flow.MapConfig, error) {
 	cfg.Block, cfg.Records, cfg.Header = int(block), f.records, f.header
 	mc = flow.MapConfig{Jobs: f.jobs, Unordered: f.unordered, KeepGoing: f.keepGoing, Hold: f.retries > 0}
 	return cfg, mc, nil
+}
+
+// parseBlock parses a --block size. A bare K, M, G or T multiplies by
+// powers of 1024, as in GNU parallel, split and head ("1M" is 1 MiB);
+// "KiB"... say the same, "KB", "MB"... are powers of 1000.
+func parseBlock(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	if n := len(t); n > 1 && strings.ContainsRune("kKmMgGtT", rune(t[n-1])) && t[n-2] >= '0' && t[n-2] <= '9' {
+		t += "iB"
+	}
+	return humanize.ParseBytes(t)
 }
 
 // unescape interprets the escapes of --recend and --recstart.
@@ -184,8 +200,9 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	}
 	ctx, stop := mapSignals(ctx)
 	defer stop()
+	defer catchSIGPIPE()()
 
-	src, done, err := mapSource(ctx, os.Stdin, cfg)
+	src, done, err := mapSource(ctx, os.Stdin, cfg, f.block == "", mc.Jobs)
 	if err != nil {
 		return err
 	}
@@ -202,6 +219,20 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 // shared signal handling can replace it.
 func mapSignals(ctx context.Context) (context.Context, func()) {
 	return withSignals(ctx)
+}
+
+// catchSIGPIPE makes SIGPIPE caught instead of ignored while map runs: the
+// commands it starts then get the default action back at exec (an ignored
+// signal stays ignored across exec, and "yes | head -1" in a command would
+// never end by itself), while map's own writes to a closed standard output
+// still fail with EPIPE instead of killing it. It returns the undo.
+func catchSIGPIPE() func() {
+	ch := make(chan os.Signal, 1) // never read: deliveries beyond one are dropped
+	signal.Notify(ch, syscall.SIGPIPE)
+	return func() {
+		signal.Stop(ch)
+		signal.Ignore(syscall.SIGPIPE)
+	}
 }
 
 // mapResult turns Map's error into the command's.
@@ -231,13 +262,26 @@ func mapResult(err error) error {
 // errMapFailed marks a chunk whose command failed: exit status 7.
 var errMapFailed = errors.New("farpipe: map: a command failed")
 
+// fileBlock is the default chunk size of a regular file of size bytes:
+// chunks cost no memory there (they are spliced from the file), while every
+// chunk costs a process, about a millisecond. So the file is cut in about 8
+// chunks per job, of 1 MiB to 64 MiB, the way GNU parallel's --block -1
+// cuts one per job.
+func fileBlock(size int64, jobs int) int {
+	b := size / int64(8*jobs)
+	return int(min(max(b, flow.DefaultBlock), 64<<20))
+}
+
 // mapSource returns the chunks of in: read in place when it is a regular
 // file, through memory otherwise. done puts a regular file's offset at its
 // end, as if it had been read.
-func mapSource(ctx context.Context, in *os.File, cfg flow.Config) (flow.Source, func(), error) {
+func mapSource(ctx context.Context, in *os.File, cfg flow.Config, autoBlock bool, jobs int) (flow.Source, func(), error) {
 	fi, err := in.Stat()
 	if err == nil && fi.Mode().IsRegular() {
 		if base, err := in.Seek(0, io.SeekCurrent); err == nil && base <= fi.Size() {
+			if autoBlock {
+				cfg.Block = fileBlock(fi.Size()-base, jobs)
+			}
 			src, err := flow.NewFileChunker(in, base, fi.Size()-base, cfg)
 			if err != nil {
 				return nil, nil, usagef("map: %v", err)
@@ -245,6 +289,7 @@ func mapSource(ctx context.Context, in *os.File, cfg flow.Config) (flow.Source, 
 			return src, func() { in.Seek(0, io.SeekEnd) }, nil
 		}
 	}
+	growPipe(in)
 	r, done := interruptibleStdin(ctx, in)
 	src, err := flow.NewChunker(r, cfg)
 	if err != nil {

@@ -38,7 +38,7 @@ func spliceFile(w, f *os.File, off, n int64) (bool, error) {
 					serr = err
 					return true
 				case m == 0:
-					serr = os.ErrClosed // the file shrank
+					serr = io.ErrUnexpectedEOF // the file shrank
 					return true
 				}
 				started = true

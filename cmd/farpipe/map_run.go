@@ -132,13 +132,14 @@ func (r *mapRunner) runOnce(ctx context.Context, c *flow.Chunk, out *flow.Output
 	defer k.stop()
 
 	var (
-		wg   sync.WaitGroup
-		tail []string
+		wg    sync.WaitGroup
+		tail  []string
+		inErr error
 	)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		feedChunk(p.inW, c)
+		inErr = feedChunk(p.inW, c)
 		p.inW.Close()
 	}()
 	go func() {
@@ -162,28 +163,63 @@ func (r *mapRunner) runOnce(ctx context.Context, c *flow.Chunk, out *flow.Output
 	if copyErr != nil {
 		return cmd.ProcessState, tail, copyErr
 	}
-	return cmd.ProcessState, tail, nil
+	return cmd.ProcessState, tail, inErr
 }
 
 // feedChunk writes the chunk to the command's standard input. A command
 // that exits without reading all of it is its own business, as in a shell
-// pipeline: write errors are not failures.
-func feedChunk(w *os.File, c *flow.Chunk) {
+// pipeline: write errors are not failures. It returns the error of reading
+// the input file, if the chunk is a section of one: a file that shrank
+// must not pass for a shorter chunk.
+func feedChunk(w *os.File, c *flow.Chunk) error {
 	if len(c.Header) > 0 {
 		if _, err := w.Write(c.Header); err != nil {
-			return
+			return nil
 		}
 	}
 	if c.Data != nil || c.Src == nil {
 		w.Write(c.Data)
-		return
+		return nil
 	}
 	if f, ok := c.Src.(*os.File); ok {
 		if done, err := spliceFile(w, f, c.SrcOffset, c.Size); done || err != nil {
-			return
+			return inputErr(c, err)
 		}
 	}
-	io.Copy(w, io.NewSectionReader(c.Src, c.SrcOffset, c.Size))
+	r := &readErr{r: io.NewSectionReader(c.Src, c.SrcOffset, c.Size)}
+	n, _ := io.Copy(w, r)
+	switch {
+	case r.err != nil && !errors.Is(r.err, io.EOF):
+		return inputErr(c, r.err)
+	case r.err != nil && n < c.Size:
+		return inputErr(c, io.ErrUnexpectedEOF)
+	}
+	return nil // all of it, or the command stopped reading
+}
+
+// inputErr says that the input file could not give a chunk's bytes.
+func inputErr(c *flow.Chunk, err error) error {
+	if err == nil || errors.Is(err, syscall.EPIPE) {
+		return nil
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("farpipe: map: the input file is shorter than when map started (chunk %d at offset %d): %w", c.Seq, c.Offset, err)
+	}
+	return fmt.Errorf("farpipe: map: reading the input for chunk %d at offset %d: %w", c.Seq, c.Offset, err)
+}
+
+// readErr keeps the error of its reader.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // passStderr copies the command's standard error to ours one whole line at
@@ -256,12 +292,15 @@ func (p *mapPipes) close() {
 }
 
 // killer passes the signal that cancelled map on to a command's process
-// group, and SIGKILL after killGrace.
+// group, and SIGKILL after killGrace. Once stopped it signals nothing: the
+// group's id may then be free for reuse.
 type killer struct {
 	pgid  int
 	after func() bool
-	mu    sync.Mutex
-	timer *time.Timer
+
+	mu      sync.Mutex
+	stopped bool
+	timer   *time.Timer
 }
 
 func newKiller(ctx context.Context, pgid int) *killer {
@@ -272,20 +311,31 @@ func newKiller(ctx context.Context, pgid int) *killer {
 		if errors.As(context.Cause(ctx), &se) && se.sig != syscall.SIGHUP {
 			sig = se.sig
 		}
-		k.kill(sig)
 		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.stopped {
+			return
+		}
+		syscall.Kill(-k.pgid, sig)
 		k.timer = time.AfterFunc(killGrace, func() { k.kill(syscall.SIGKILL) })
-		k.mu.Unlock()
 	})
 	return k
 }
 
-func (k *killer) kill(sig syscall.Signal) { syscall.Kill(-k.pgid, sig) }
+// kill sends sig to the group unless the killer was stopped.
+func (k *killer) kill(sig syscall.Signal) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.stopped {
+		syscall.Kill(-k.pgid, sig)
+	}
+}
 
 // stop ends the killer once the command was waited for.
 func (k *killer) stop() {
 	k.after()
 	k.mu.Lock()
+	k.stopped = true
 	if k.timer != nil {
 		k.timer.Stop()
 	}

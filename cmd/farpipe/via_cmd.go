@@ -79,7 +79,9 @@ func runMapVia(ctx context.Context, f *mapFlags, vf *viaFlags) error {
 	}
 	ctx, stop := mapSignals(ctx)
 	defer stop()
-	src, done, err := mapSource(ctx, os.Stdin, cfg)
+	// Chunks of a file stay at --block (1 MiB) with --via: each one's
+	// output is held in memory until its command ends.
+	src, done, err := mapSource(ctx, os.Stdin, cfg, false, 0)
 	if err != nil {
 		return err
 	}
@@ -90,7 +92,7 @@ func runMapVia(ctx context.Context, f *mapFlags, vf *viaFlags) error {
 	defer v.wait()
 	mc.Jobs = f.jobs * len(vf.addrs)
 	mc.Hold = true // a chunk whose server fails runs again elsewhere
-	mc.OutputBuffer = max(flow.DefaultBlock, 2*cfg.Block+64<<10)
+	mc.OutputBuffer = min(max(flow.DefaultBlock, 2*cfg.Block+64<<10), 16<<20)
 	err = flow.Map(ctx, src, os.Stdout, mc, v.job)
 	if errors.Is(err, farpipe.ErrAuth) { // no server would take any chunk
 		return fmt.Errorf("farpipe: map --via: %w", unprefixed{errors.Unwrap(err)})
