@@ -154,6 +154,7 @@ func TestMergeSenderKilled(t *testing.T) {
 	if err := mergeCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { mergeCmd.Process.Kill() }) // if the test fails early
 	pw.Close()
 	// The test reads merge's output, and tells when the victim's first
 	// record has come out.
@@ -186,6 +187,7 @@ func TestMergeSenderKilled(t *testing.T) {
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { victim.Process.Kill() })
 	victimIn.Write(sent[2][:len(sent[2])/3])
 	<-victimSeen
 	victim.Process.Signal(syscall.SIGKILL)
@@ -236,6 +238,7 @@ func TestMergeInterrupted(t *testing.T) {
 	if err := mergeCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { mergeCmd.Process.Kill() }) // if the test fails early
 	pw.Close()
 	sendCmd := command(t, "send", "--wait", "10s", addr)
 	in, err := sendCmd.StdinPipe()

@@ -64,6 +64,7 @@ func TestTeeReceiverKilled(t *testing.T) {
 			if err := victim.Start(); err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { victim.Process.Kill() })
 			pw.Close()
 			defer pr.Close()
 
