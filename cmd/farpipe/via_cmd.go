@@ -35,7 +35,7 @@ commands. The token, --no-encrypt and the certificates work as for send.
 // addVia adds --via to the map command: with it, map runs each chunk on an
 // exec server instead of a local command.
 func addVia(cmd *cobra.Command, f *mapFlags) {
-	v := &viaFlags{}
+	v := &viaFlags{ep: endpointFlags{peerVerb: "exec"}} // the side of connect
 	fl := cmd.Flags()
 	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers)`)
 	fl.StringVar(&v.ep.tokenFile, "token-file", "", "--via: read the shared token from this file (default: $FARPIPE_TOKEN or the fp:// address)")
