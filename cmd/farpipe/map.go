@@ -86,6 +86,7 @@ count. SIGINT and SIGTERM are passed on to the commands; map exits 130/143.
 	fl.BoolVar(&f.unordered, "unordered", false, "write outputs as chunks finish, not in input order")
 	fl.IntVar(&f.retries, "retries", 0, "run a failed command again up to N times")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "when a chunk fails, run the others anyway and exit 9 at the end")
+	addVia(cmd, &f)
 	return cmd
 }
 
@@ -197,8 +198,6 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	if err != nil {
 		return usagef("map: cannot run %s: %v", argv[0], err)
 	}
-	ctx, stop := mapSignals(ctx)
-	defer stop()
 	defer catchSIGPIPE()()
 
 	src, done, err := mapSource(ctx, os.Stdin, cfg, f.block == "", mc.Jobs)
@@ -210,14 +209,6 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	r := newMapRunner(path, argv, f.retries, f.keepGoing)
 	err = flow.Map(ctx, src, os.Stdout, mc, r.job)
 	return mapResult(err)
-}
-
-// mapSignals is where map learns of SIGINT, SIGTERM and SIGHUP: the context
-// is cancelled with a *signalError cause, which the runner passes on to the
-// commands and exitCode turns into 128+N. Kept apart so that the command's
-// shared signal handling can replace it.
-func mapSignals(ctx context.Context) (context.Context, func()) {
-	return withSignals(ctx)
 }
 
 // catchSIGPIPE makes SIGPIPE caught instead of ignored while map runs: the

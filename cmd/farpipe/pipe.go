@@ -23,6 +23,7 @@ import (
 type streamFlags struct {
 	fifo     string
 	progress progressFlags
+	name     string // send --name: what the receiver calls this sender
 }
 
 func (sf *streamFlags) register(cmd *cobra.Command, what string) {

@@ -38,7 +38,7 @@ work as well.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v: see farpipe --help", err)
 	})
-	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newMapCmd())
+	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

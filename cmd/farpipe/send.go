@@ -29,11 +29,15 @@ With --listen, send waits at ADDR for the receiver to dial in.
   farpipe send unix:///tmp/fp.sock < backup.img`,
 		Args: exactlyOneAddr("farpipe send 10.0.0.2:7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := farpipe.CheckName(sf.name); err != nil {
+				return usagef("--name %q: give at most %d bytes of printable text", sf.name, farpipe.MaxNameLen)
+			}
 			return runSend(cmd.Context(), &f, &sf, args[0], os.Stdin)
 		},
 	}
 	f.register(cmd)
 	sf.register(cmd, "read")
+	cmd.Flags().StringVar(&sf.name, "name", "", "the name the receiver gives this sender (merge --label; default: its address)")
 	return cmd
 }
 
@@ -54,6 +58,9 @@ func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 		return err
 	}
 	defer done()
+	if err := c.SendName(sf.name); err != nil {
+		return err
+	}
 	start := time.Now()
 	err = untilSignal(ctx, c, "the sender", func() error {
 		in, finish, err := sf.local(c, in, "send")
