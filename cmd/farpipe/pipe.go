@@ -185,7 +185,7 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		farpipe.WithBackoffMax(f.backoffMax),
 		farpipe.WithKeepalive(f.keepalive/4, f.keepalive),
 		farpipe.WithMaxSessions(f.sessions),
-		farpipe.WithRole(f.verb, partner(f.verb)),
+		farpipe.WithRole(partner(f.peerVerb), f.peerVerb), // tee acts as send, merge as recv, map --via as connect
 	}
 	tok, err := f.token()
 	if err != nil {
