@@ -93,6 +93,9 @@ func TestExecFilters(t *testing.T) {
 		{"killed", []string{"sh", "-c", "kill -9 $$"}, nil, "", "", 137},
 		{"EOF on stdin, output goes on", []string{"sh", "-c", "cat; echo after-eof"}, strings.NewReader("abc\n"), "abc\nafter-eof\n", "", 0},
 		{"no such command", []string{"/no/such/command"}, nil, "", "cannot run", 127},
+		// SIGPIPE kills yes (141), as in a shell: exec does not pass on an
+		// ignored SIGPIPE, which would make yes fail with EPIPE (1) instead.
+		{"SIGPIPE has its default action", []string{"bash", "-c", `yes | head -1 >/dev/null; echo "${PIPESTATUS[0]}"`}, nil, "141\n", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

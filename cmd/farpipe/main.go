@@ -23,8 +23,11 @@ func main() {
 // run executes the command line and returns the exit status.
 func run(args []string) int {
 	// A consumer that goes away must give us EPIPE, not kill us: we have to
-	// tell the sender first (see recv).
-	signal.Ignore(syscall.SIGPIPE)
+	// tell the sender first (see recv). SIGPIPE is caught rather than
+	// ignored: an ignored signal stays ignored across exec, and the commands
+	// that exec and map start must get its default action ("yes | head -1"
+	// ends yes). The channel is never read; deliveries beyond one are dropped.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := withSignals(context.Background()) // see signals.go
 	defer stop()
 	cmd := newRootCmd()

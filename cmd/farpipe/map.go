@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -198,7 +197,6 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	if err != nil {
 		return usagef("map: cannot run %s: %v", argv[0], err)
 	}
-	defer catchSIGPIPE()()
 
 	src, done, err := mapSource(ctx, os.Stdin, cfg, f.block == "", mc.Jobs)
 	if err != nil {
@@ -209,20 +207,6 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	r := newMapRunner(path, argv, f.retries, f.keepGoing)
 	err = flow.Map(ctx, src, os.Stdout, mc, r.job)
 	return mapResult(err)
-}
-
-// catchSIGPIPE makes SIGPIPE caught instead of ignored while map runs: the
-// commands it starts then get the default action back at exec (an ignored
-// signal stays ignored across exec, and "yes | head -1" in a command would
-// never end by itself), while map's own writes to a closed standard output
-// still fail with EPIPE instead of killing it. It returns the undo.
-func catchSIGPIPE() func() {
-	ch := make(chan os.Signal, 1) // never read: deliveries beyond one are dropped
-	signal.Notify(ch, syscall.SIGPIPE)
-	return func() {
-		signal.Stop(ch)
-		signal.Ignore(syscall.SIGPIPE)
-	}
 }
 
 // mapResult turns Map's error into the command's.
