@@ -27,7 +27,7 @@ work as well.
 		SilenceUsage:  true,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q: the commands are send, recv, exec, connect, demo and version; see farpipe --help", args[0])
+				return usagef("unknown command %q: the commands are send, recv, exec, connect, map, tee, merge, demo and version; see farpipe --help", args[0])
 			}
 			return nil
 		},
