@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // senderRecords makes n records "sender seq padding<end>", a few of them
@@ -189,7 +190,15 @@ func TestMergeSenderKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { victim.Process.Kill() })
 	victimIn.Write(sent[2][:len(sent[2])/3])
-	<-victimSeen
+	// A watchdog: if nothing comes, merge is killed and the test fails
+	// instead of hanging.
+	watchdog := time.AfterFunc(time.Minute, func() { mergeCmd.Process.Kill() })
+	defer watchdog.Stop()
+	select {
+	case <-victimSeen:
+	case <-copied:
+		t.Fatalf("merge ended before any of the victim's records came out: %s", mergeErr.String())
+	}
 	victim.Process.Signal(syscall.SIGKILL)
 	victim.Wait()
 	for s := range 2 {
@@ -247,8 +256,10 @@ func TestMergeInterrupted(t *testing.T) {
 	}
 	send := start(t, sendCmd, nil)
 	in.Write([]byte("first\n"))
+	watchdog := time.AfterFunc(time.Minute, func() { mergeCmd.Process.Kill() }) // the read below fails instead of hanging
+	defer watchdog.Stop()
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "first\n" {
-		t.Fatalf("merge wrote %q", line)
+		t.Fatalf("merge wrote %q: %s", line, mergeErr.String())
 	}
 	mergeCmd.Process.Signal(syscall.SIGINT)
 	mergeCmd.Wait()
