@@ -8,11 +8,12 @@ import (
 	"syscall"
 )
 
-func ownGroup(*exec.Cmd) {}
+// OwnGroup does nothing: there are no process groups here.
+func OwnGroup(*exec.Cmd) {}
 
-// signalGroup delivers sig to the process pid alone: there are no process
+// SignalGroup delivers sig to the process pid alone: there are no process
 // groups here.
-func signalGroup(pid int, sig syscall.Signal) {
+func SignalGroup(pid int, sig syscall.Signal) {
 	if p, err := os.FindProcess(pid); err == nil {
 		if sig == syscall.SIGKILL {
 			p.Kill()

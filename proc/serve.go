@@ -59,7 +59,7 @@ func Serve(ctx context.Context, argv []string, s Streams) (Status, error) {
 		return Status{}, fmt.Errorf("%w: %w", ErrTerminated, context.Cause(ctx))
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	ownGroup(cmd)
+	OwnGroup(cmd)
 	var p pipes
 	if err := p.open(); err != nil {
 		return Status{}, err
@@ -133,7 +133,7 @@ func (r *running) start() {
 		defer r.copiers.Done()
 		readLines(s.Ctl, func(verb string, n int) {
 			if sig := syscall.Signal(n); verb == "signal" && forwarded[sig] {
-				signalGroup(r.cmd.Process.Pid, sig)
+				SignalGroup(r.cmd.Process.Pid, sig)
 			}
 		})
 	}()
@@ -168,20 +168,20 @@ func (r *running) wait(ctx context.Context) (Status, error) {
 // itself had not exited yet.
 func (r *running) terminate(ctx context.Context, running bool) (Status, error) {
 	pid := r.cmd.Process.Pid
-	signalGroup(pid, syscall.SIGTERM)
+	SignalGroup(pid, syscall.SIGTERM)
 	var werr error
 	if running {
 		t := time.NewTimer(KillGrace)
 		select {
 		case werr = <-r.exited:
 		case <-t.C:
-			signalGroup(pid, syscall.SIGKILL)
+			SignalGroup(pid, syscall.SIGKILL)
 			werr = <-r.exited
 		}
 		t.Stop()
 	}
 	// What the command started gets no more time than the command did.
-	signalGroup(pid, syscall.SIGKILL)
+	SignalGroup(pid, syscall.SIGKILL)
 	// No end of stream for output that was cut off: the copying stops.
 	r.s.In.SetWriteDeadline(time.Now())
 	r.s.Err.SetWriteDeadline(time.Now())

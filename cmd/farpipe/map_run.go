@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/flow"
+	"github.com/farpipe/farpipe/proc"
 )
 
 // killGrace is how long a command may take to exit after the signal that
@@ -122,8 +123,8 @@ func (r *mapRunner) runOnce(ctx context.Context, c *flow.Chunk, out *flow.Output
 	}
 	env := append(r.env[:len(r.env):len(r.env)],
 		"FARPIPE_CHUNK="+strconv.FormatInt(c.Seq, 10), "FARPIPE_OFFSET="+strconv.FormatInt(c.Offset, 10))
-	cmd := &exec.Cmd{Path: r.path, Args: r.argv, Env: env, Stdin: p.inR, Stdout: p.outW, Stderr: p.errW,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+	cmd := &exec.Cmd{Path: r.path, Args: r.argv, Env: env, Stdin: p.inR, Stdout: p.outW, Stderr: p.errW}
+	proc.OwnGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("farpipe: map: cannot run %s: %w", r.argv[0], err)
 	}
@@ -316,7 +317,7 @@ func newKiller(ctx context.Context, pgid int) *killer {
 		if k.stopped {
 			return
 		}
-		syscall.Kill(-k.pgid, sig)
+		proc.SignalGroup(k.pgid, sig)
 		k.timer = time.AfterFunc(killGrace, func() { k.kill(syscall.SIGKILL) })
 	})
 	return k
@@ -327,7 +328,7 @@ func (k *killer) kill(sig syscall.Signal) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.stopped {
-		syscall.Kill(-k.pgid, sig)
+		proc.SignalGroup(k.pgid, sig)
 	}
 }
 

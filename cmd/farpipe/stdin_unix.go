@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,10 +42,34 @@ func newPollReader(f *os.File) io.Reader {
 	if r.fd < 0 {
 		return f
 	}
-	if err := unix.Pipe2(r.wake[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+	if err := nonblockingPipe(&r.wake); err != nil {
 		return f
 	}
 	return r
+}
+
+// nonblockingPipe makes a close-on-exec, non-blocking pipe. Not Pipe2, which
+// macOS lacks: ForkLock keeps a concurrent exec from inheriting the pipe
+// before it is marked close-on-exec.
+func nonblockingPipe(p *[2]int) error {
+	syscall.ForkLock.RLock()
+	err := unix.Pipe(p[:])
+	if err == nil {
+		unix.CloseOnExec(p[0])
+		unix.CloseOnExec(p[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return err
+	}
+	for _, fd := range p {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(p[0])
+			unix.Close(p[1])
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *pollReader) Read(p []byte) (int, error) {
