@@ -6,18 +6,13 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/farpipe/farpipe/flow"
 )
 
-// Splitter finds record boundaries; flow.Separator and flow.Bytes are
-// Splitters. See flow.Splitter for the contract.
-type Splitter interface {
-	// Last returns the largest boundary b with 0 < b <= limit, or -1.
-	Last(buf []byte, limit int) int
-	// Next returns the smallest boundary b with from < b <= len(buf), or -1.
-	Next(buf []byte, from int) int
-	// Width is how many bytes around a boundary mark it.
-	Width() int
-}
+// Splitter finds record boundaries: flow's, so that merge cuts records
+// exactly as map does.
+type Splitter = flow.Splitter
 
 // ErrRecordTooBig: a record is longer than InOptions.MaxRecord.
 var ErrRecordTooBig = errors.New("farpipe: a record is longer than the limit: check the record separator")
