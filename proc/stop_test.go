@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/testproc"
+
 	"github.com/farpipe/farpipe/proc"
 )
 
@@ -44,20 +46,6 @@ func checkNoGoroutines(t *testing.T, who, fn string) {
 	if left := procGoroutines(fn); len(left) > 0 {
 		t.Fatalf("%s returned and left %d goroutines running:\n%s", who, len(left), strings.Join(left, "\n\n"))
 	}
-}
-
-// gone waits until no process pid exists (it may be a zombie for a moment,
-// until its new parent reaps it).
-func gone(pid int) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil || strings.Contains(string(b), ") Z ") {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // TestServeStopsWhenContextEnds cancels Serve's context at each stage: it
@@ -115,7 +103,7 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 				t.Errorf("Serve: %v (status %v); want ErrTerminated and the context's cause", r.err, r.st)
 			}
 			checkNoGoroutines(t, "Serve", "(*running)")
-			if pid != 0 && !gone(pid) {
+			if pid != 0 && !testproc.Gone(pid, 10*time.Second) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				t.Errorf("the command's child %d outlived Serve", pid)
 			}

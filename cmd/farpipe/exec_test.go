@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/farpipe/farpipe/internal/testproc"
 )
 
 // startExec starts "farpipe exec --listen ADDR [extra] -- argv" and waits
@@ -207,26 +209,12 @@ func TestExecDrainTimeout(t *testing.T) {
 			if e.code != exitFailure || !strings.Contains(e.stderr, "drain-timeout 1s ran out") {
 				t.Errorf("exec: exit %d, %q; want %d and why", e.code, e.stderr, exitFailure)
 			}
-			if !processGone(pid) {
+			if !testproc.Gone(pid, 10*time.Second) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				t.Errorf("process %d that exec started outlived it", pid)
 			}
 		})
 	}
-}
-
-// processGone waits until process pid is gone (or a zombie about to be
-// reaped by its new parent).
-func processGone(pid int) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil || strings.Contains(string(b), ") Z ") {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // TestExecRejectsWait: --wait does nothing for exec: a usage error.

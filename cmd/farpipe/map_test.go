@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/testproc"
+
 	"github.com/farpipe/farpipe/flow"
 )
 
@@ -352,29 +354,11 @@ func TestMapSignal(t *testing.T) {
 				t.Fatalf("exit %d, want %d: %s%s", code, 128+int(sig), buf, rest)
 			}
 			for _, p := range pids {
-				waitGone(t, p)
+				if !testproc.Gone(p, 10*time.Second) {
+					t.Fatalf("process %d still runs after map exited", p)
+				}
 			}
 		})
-	}
-}
-
-// waitGone waits until process pid no longer runs (a zombie counts as
-// gone), for up to 10 s.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 0 && f[0] == "Z" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs after map exited", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
