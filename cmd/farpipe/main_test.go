@@ -69,22 +69,12 @@ type result struct {
 	stderr string
 }
 
-// start starts cmd with stdin and captures its output; wait returns the result.
+// start starts cmd with stdin and captures its output; wait returns the
+// result, or kills a process that has not exited within 60 s and fails. The
+// process is killed, and waited for, when the test ends (background).
 func start(t *testing.T, cmd *exec.Cmd, stdin io.Reader) (wait func() result) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan result, 1)
-	go func() {
-		cmd.Wait()
-		done <- result{cmd.ProcessState.ExitCode(), out.Bytes(), errb.String()}
-	}()
+	done := background(t, cmd, stdin)
 	return func() result {
 		select {
 		case r := <-done:
