@@ -14,7 +14,7 @@ import (
 
 // acceptQueue is how many connections may wait for Accept; a dialer beyond
 // that is refused as busy.
-const acceptQueue = 16
+const acceptQueue = 128
 
 // A listener waits at a pipe's name: it subscribes to the name's subject
 // and answers each dial request with a new connection.
