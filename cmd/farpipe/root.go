@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -43,14 +44,26 @@ work as well.
 	return root
 }
 
-// exactlyOneAddr is the argument rule of send and recv.
+// exactlyOneAddr is the argument rule of send, recv and connect: one
+// address, or none with a relay for short codes (--relay, $FARPIPE_RELAY).
 func exactlyOneAddr(example string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 && (cmd.Flags().Changed("relay") || os.Getenv(envRelay) != "") {
+			return nil
+		}
 		if len(args) != 1 {
 			return usagef("%s takes exactly one address, got %d: for example %s", cmd.CommandPath(), len(args), example)
 		}
 		return nil
 	}
+}
+
+// addrArg is the address argument, or "" (make a short code).
+func addrArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // version may be set at build time with -ldflags "-X main.version=...";

@@ -32,7 +32,7 @@ With --listen, send waits at ADDR for the receiver to dial in.
 			if err := farpipe.CheckName(sf.name); err != nil {
 				return usagef("--name %q: give at most %d bytes of printable text", sf.name, farpipe.MaxNameLen)
 			}
-			return runSend(cmd.Context(), &f, &sf, args[0], os.Stdin)
+			return runSend(cmd.Context(), &f, &sf, addrArg(args), os.Stdin)
 		},
 	}
 	f.register(cmd)
