@@ -84,6 +84,11 @@ type Config struct {
 	// default, 65536.
 	MaxConnections int
 
+	// MaxStore and MaxMemory bound what JetStream keeps on disk and in
+	// memory, in bytes; 0 means NATS's defaults (75% of the store's free
+	// disk space and of the memory).
+	MaxStore, MaxMemory int64
+
 	// Log, when set, receives the server's notices, warnings and errors,
 	// one line each starting "farpipe: relay: ". Nil means quiet.
 	Log io.Writer
@@ -168,7 +173,10 @@ func (c *Config) options(storeDir string) (*server.Options, error) {
 		return nil, badConfig("--max-payload %d: give 1 byte to %d MiB (NATS's limit)", c.MaxPayload, MaxPayloadLimit>>20)
 	case c.MaxConnections < 0:
 		return nil, badConfig("--max-connections %d: give a positive number", c.MaxConnections)
+	case c.MaxStore < 0 || c.MaxMemory < 0:
+		return nil, badConfig("a negative JetStream limit: give a size, or 0 for NATS's default")
 	}
+	o.JetStreamMaxStore, o.JetStreamMaxMemory = c.MaxStore, c.MaxMemory
 	o.MaxPayload = int32(c.MaxPayload)
 	if err := c.authOptions(o); err != nil {
 		return nil, err

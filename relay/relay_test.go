@@ -92,7 +92,7 @@ func TestStartStop(t *testing.T) {
 	}{
 		{"loopback", Config{}},
 		{"every interface", Config{Listen: ":0"}},
-		{"limits", Config{MaxPayload: 64 << 10, MaxConnections: 10}},
+		{"limits", Config{MaxPayload: 64 << 10, MaxConnections: 10, MaxStore: 1 << 30, MaxMemory: 64 << 20}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startRelay(t, tt.cfg)
@@ -230,6 +230,7 @@ func TestBadConfig(t *testing.T) {
 		{"websocket cert missing", Config{WebSocket: "127.0.0.1:0", WebSocketTLSCert: "/nonexistent/c.pem", WebSocketTLSKey: "/nonexistent/k.pem"}},
 		{"max payload too big", Config{MaxPayload: MaxPayloadLimit + 1}},
 		{"negative max connections", Config{MaxConnections: -1}},
+		{"negative max store", Config{MaxStore: -1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.cfg.Listen == "" {

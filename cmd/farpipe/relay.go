@@ -34,7 +34,7 @@ type relayFlags struct {
 	clusterSecretFile                       string
 	token, tokenFile                        string
 	user, password, passwordFile            string
-	maxPayload                              string
+	maxPayload, maxStore, maxMemory         string
 	maxConnections                          int
 	verbose                                 bool
 }
@@ -94,6 +94,8 @@ cluster. See docs/relay.md.`,
 	fl.StringVar(&f.password, "password", "", "the password of --user (visible in ps: prefer --password-file or "+envRelayPassword+")")
 	fl.StringVar(&f.passwordFile, "password-file", "", "a file holding the password of --user")
 	fl.StringVar(&f.maxPayload, "max-payload", "1MiB", "the largest message a client may publish (NATS allows up to 64MiB)")
+	fl.StringVar(&f.maxStore, "max-store", "0", "the most JetStream keeps on disk (0: NATS's default, 75% of the free space)")
+	fl.StringVar(&f.maxMemory, "max-memory", "0", "the most JetStream keeps in memory (0: NATS's default, 75% of the memory)")
 	fl.IntVar(&f.maxConnections, "max-connections", 0, "the most clients connected at once (0: NATS's default, 65536)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the server's notices, warnings and errors on stderr")
 	return cmd
@@ -152,6 +154,16 @@ func (f *relayFlags) config() (relay.Config, error) {
 		return cfg, usagef("--max-payload %q: give a size such as 1MiB (at most 64MiB)", f.maxPayload)
 	}
 	cfg.MaxPayload = int(n)
+	for _, l := range []struct {
+		flag, val string
+		to        *int64
+	}{{"--max-store", f.maxStore, &cfg.MaxStore}, {"--max-memory", f.maxMemory, &cfg.MaxMemory}} {
+		n, err := humanize.ParseBytes(l.val)
+		if err != nil || n > math.MaxInt64 {
+			return cfg, usagef("%s %q: give a size such as 10GiB, or 0 for NATS's default", l.flag, l.val)
+		}
+		*l.to = int64(n)
+	}
 	if f.verbose {
 		cfg.Log = os.Stderr
 	}

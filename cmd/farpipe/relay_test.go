@@ -112,8 +112,9 @@ func TestRelayCommandSignals(t *testing.T) {
 	}{
 		{"SIGTERM", syscall.SIGTERM, nil},
 		{"SIGINT", syscall.SIGINT, nil},
-		{"SIGTERM verbose with websocket and cluster", syscall.SIGTERM,
-			[]string{"-v", "--websocket", "127.0.0.1:0", "--cluster", "127.0.0.1:0"}},
+		{"SIGTERM verbose with websocket, cluster and limits", syscall.SIGTERM,
+			[]string{"-v", "--websocket", "127.0.0.1:0", "--cluster", "127.0.0.1:0",
+				"--max-store", "1GiB", "--max-memory", "64MiB", "--max-connections", "100", "--max-payload", "256KiB"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startRelayProcess(t, nil, append([]string{"--listen", "127.0.0.1:0"}, tt.args...)...)
@@ -215,6 +216,7 @@ func TestRelayCommandErrors(t *testing.T) {
 		{"user without password", []string{"--user", "u"}, exitUsage, "password"},
 		{"max payload too big", []string{"--max-payload", "1GiB"}, exitUsage, "--max-payload"},
 		{"max payload not a size", []string{"--max-payload", "lots"}, exitUsage, "--max-payload"},
+		{"max store not a size", []string{"--max-store", "big"}, exitUsage, "--max-store"},
 		{"port in use", []string{"--listen", strings.TrimPrefix(taken.url, "nats://")}, exitFailure, "cannot listen"},
 		{"store is a file", []string{"--store", file}, exitFailure, "store"},
 	} {
