@@ -57,7 +57,7 @@ func (l *listener) claim(ctx context.Context) error {
 		if r, perr := parseRendezvous(m.Data); perr != nil || r.kind != kindRefuse {
 			return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by something that is not this farpipe version: pick another name: %w", l.a.name, l.a, syscall.EADDRINUSE)
 		}
-		return fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a, syscall.EADDRINUSE)
+		return fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 	}
 	sub, err := nc.Subscribe(l.a.subject(), l.onRequest)
 	if err != nil {

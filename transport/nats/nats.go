@@ -83,7 +83,7 @@ func (t *natsTransport) Dial(ctx context.Context, raw string) (net.Conn, error) 
 	case ctx.Err() != nil:
 		return fail(fmt.Errorf("farpipe: dialing %s://%s: %w", t.scheme, a, ctx.Err()))
 	case errors.Is(err, natsgo.ErrNoResponders):
-		return fail(fmt.Errorf("farpipe: nobody waits at pipe %q on the relay %s: %w", a.name, a, syscall.ECONNREFUSED))
+		return fail(fmt.Errorf("farpipe: nobody waits at pipe %q on the relay %s: %w", a.name, a.relay(), syscall.ECONNREFUSED))
 	case err != nil:
 		return fail(fmt.Errorf("farpipe: dialing %s://%s: %w", t.scheme, a, err))
 	}
