@@ -2,6 +2,7 @@ package nats
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,6 +33,29 @@ var names atomic.Int64
 
 // freshName returns a pipe name no other test uses.
 func freshName() string { return fmt.Sprintf("t%d", names.Add(1)) }
+
+// TestConformanceWebSocket runs the suite over NATS's WebSocket listener
+// (nats+ws://), for networks that only let HTTP out.
+func TestConformanceWebSocket(t *testing.T) {
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	opts.Websocket.Host, opts.Websocket.Port, opts.Websocket.NoTLS = "127.0.0.1", -1, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("the embedded NATS server did not start")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	hostport := strings.TrimPrefix(s.WebsocketURL(), "ws://")
+	transporttest.Run(t, transporttest.Harness{
+		Scheme:     "nats+ws",
+		ListenAddr: func(*testing.T) string { return hostport + "/" + freshName() },
+		LargeSize:  16 << 20,
+	})
+}
 
 func TestConformance(t *testing.T) {
 	s := startServer(t)
