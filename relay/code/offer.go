@@ -138,21 +138,21 @@ func claimSubject(n, bit int, value uint32) string {
 
 // claim tries to take number n, exactly, without timing assumptions on
 // one server. An offer holding (or claiming) n subscribes to the claimBits
-// subjects farpipe.code.N.c.<i>.<bit i of its id>. To claim, an offer first
-// subscribes to its own, then sends one probe to each farpipe.code.N.c.<i>.
-// <the other value of bit i>, with a reply subject: these reach every
-// other offer on n (its id differs in some bit) and never the sender. Every
-// offer answers every probe that reaches it with "taken" ("gone" if it
-// has left that number by the time it reads the probe). The number is
-// ours when all claimBits probes are answered "no responders" (by the
-// relay: at the moment the probe was routed, no other offer on n had that
-// subscription) or "gone". Of two offers claiming at once, each subscribed before it
-// probed, so the relay routes the later prober's probe to the earlier one:
-// at most one keeps n (docs/codes.md has the argument). A probe that
-// reached only subscribers which are not offers (a monitor on ">") gets
-// no answer: when a monitor is seen (a probe to farpipe.code.N.c.m.m, a
-// subject no offer subscribes to, is not "no responders"), claimQuiet
-// without a "taken" makes the number ours too.
+// subjects farpipe.code.N.c.<i>.<bit i of its id>. To claim, an offer
+// first subscribes to its own, then sends one probe to each
+// farpipe.code.N.c.<i>.<the other value of bit i>, with a reply subject:
+// these reach every other offer on n (its id differs in some bit) and
+// never the sender. Every offer answers every probe that reaches it with
+// "taken" ("gone" if it has left that number by the time it reads the
+// probe). The number is ours when all claimBits probes are answered "no
+// responders" (by the relay: when it routed the probe, no other offer on n
+// had that subscription) or "gone". Of two offers claiming at once, each
+// subscribed before it probed, so the relay routes the later prober's
+// probe to the earlier one: at most one keeps n (docs/codes.md has the
+// argument). A probe that reached only subscribers which are not offers
+// (a monitor on ">") gets no answer: when a monitor is seen (a probe to
+// farpipe.code.N.c.m.m, a subject no offer subscribes to, is not "no
+// responders"), claimQuiet without a "taken" makes the number ours too.
 func (o *Offering) claim(ctx context.Context, n int, reply string, replies chan *nats.Msg) (bool, error) {
 	tag := binary.BigEndian.Uint32(o.id[:4])
 	prefix := subject(n) + ".c."
