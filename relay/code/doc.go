@@ -23,5 +23,8 @@
 // An Offer has one goroutine, started by Offer and ended by Close (or by
 // Accept returning), which alone reads the offer's subscriptions and runs
 // its side of the exchange; Accept and Close only wait on it. Join runs in
-// the caller's goroutine. There are no locks.
+// the caller's goroutine. There are no locks. The NATS client runs its own
+// goroutines (the connection's, and a short one per drained subscription
+// of a number given up); they end with the connection or after one round
+// trip.
 package code

@@ -309,3 +309,41 @@ func TestStrangersDoNotBurn(t *testing.T) {
 		t.Fatalf("join %v, offer %v", jerr, got.err)
 	}
 }
+
+// A joiner that completes the first PAKE message with the right words but
+// sends a wrong confirmation (a tampered message, or a lying joiner) is
+// told "wrong", and the offer fails with ErrWrongCode: the offer checks the
+// joiner's tag as the joiner checks the offer's.
+func TestBadConfirmation(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := Offer(ctx, connect(t, s), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	acc := acceptAsync(ctx, o)
+	nc := connect(t, s)
+	sess, joiner := rawJoiner(t, nc, o.Code, string(o.Code.password()))
+	tests := []struct {
+		name   string
+		joiner [idLen]byte
+		want   byte
+	}{
+		{"another joiner's confirmation", [idLen]byte{1}, stBusy},
+		{"a wrong tag", joiner, stWrong},
+	}
+	for _, tc := range tests {
+		m, err := nc.Request(sess, message{typ: tConfirm, id: tc.joiner, tag: make([]byte, 64)}.encode(), 10*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if r, err := decode(m.Data); err != nil || r.typ != tStatus || r.status != tc.want {
+			t.Fatalf("%s: answered %+v, %v; want status %d", tc.name, r, err, tc.want)
+		}
+	}
+	if got := <-acc; !errors.Is(got.err, ErrWrongCode) {
+		t.Fatalf("offer: %v, want ErrWrongCode", got.err)
+	}
+}

@@ -25,7 +25,9 @@ func Join(ctx context.Context, nc *nats.Conn, c Code, opts ...Option) (Secret, e
 	var joiner [idLen]byte
 	rand.Read(joiner[:])
 	here, err := request(ctx, nc, cfg, subject(c.Number), message{typ: tHello, id: joiner}, tHere)
-	if errors.Is(err, ErrNoOffer) {
+	if errors.Is(err, ErrNoOffer) || errors.Is(err, ErrPeerGone) {
+		// No responders, or only subscribers that are no offer (an offer
+		// answers a hello at once).
 		return Secret{}, &codeError{
 			msg:  fmt.Sprintf("farpipe: nobody offers code number %d on this relay: check the code, and that both sides use the same --relay; a code works once and expires", c.Number),
 			kind: ErrNoOffer,

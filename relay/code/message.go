@@ -39,6 +39,7 @@ const (
 	stOK    byte = 3 // the joiner's tag is right: done
 	stWrong byte = 4 // the joiner's tag is wrong: wrong code, burned
 	stBad   byte = 5 // the message was invalid
+	stGone  byte = 6 // answer to a probe: this offer left that number
 )
 
 // msgLen is the exact length of each type's message.
@@ -104,7 +105,7 @@ func decode(b []byte) (message, error) {
 	}
 	if m.typ == tStatus {
 		m.status = b[2]
-		if m.status < stTaken || m.status > stBad {
+		if m.status < stTaken || m.status > stGone {
 			return message{}, fmt.Errorf("%w: unknown status %d", ErrProtocol, m.status)
 		}
 		return m, nil
@@ -129,7 +130,7 @@ func statusError(st byte) error {
 		return ErrInUse
 	case stWrong:
 		return ErrWrongCode
-	case stTaken:
+	case stTaken, stGone:
 		return fmt.Errorf("%w: a probe answer where an exchange answer was expected", ErrProtocol)
 	default:
 		return fmt.Errorf("%w: the offer refused a message as invalid", ErrProtocol)

@@ -57,7 +57,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"short", hello[:len(hello)-1]},
 		{"long", append(append([]byte(nil), hello...), 0)},
 		{"bad status", []byte{wireVersion, byte(tStatus), 0}},
-		{"status too high", []byte{wireVersion, byte(tStatus), stBad + 1}},
+		{"status too high", []byte{wireVersion, byte(tStatus), stGone + 1}},
 		{"huge", make([]byte, maxMessage+1)},
 	}
 	for _, tc := range tests {

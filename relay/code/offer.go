@@ -3,8 +3,10 @@ package code
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,16 +16,19 @@ import (
 
 // Claiming a number.
 const (
-	// claimGrace is added to twice the probe's echo time before an offer
-	// takes an unanswered number as its own.
-	claimGrace = 20 * time.Millisecond
-	// claimTimeout bounds the wait for the probe's own echo.
+	// claimQuiet is how long a claim waits for the answer to a probe that
+	// reached a subscriber (no "no responders") but got no "taken", when a
+	// monitor (a wildcard subscriber such as ">", which never answers) is
+	// on the relay. Without a monitor a claim waits for every answer.
+	claimQuiet = 300 * time.Millisecond
+	// claimTimeout bounds the wait for an offer's answer; a number whose
+	// probes are not all answered then counts as taken.
 	claimTimeout = 5 * time.Second
 	// maxClaims is how many numbers Offer tries before ErrNoNumber.
 	maxClaims = 16
 	// pending is the buffer of an offer's subscription channel; a flood
 	// beyond it is dropped by the NATS client (a slow consumer).
-	pending = 64
+	pending = 1024
 )
 
 // An Offering is a code offered on a relay: it holds its number there and
@@ -55,8 +60,8 @@ type result struct {
 // Offer makes a code of nwords words, claims a free number for it on the
 // relay nc is connected to, and returns at once (a few round trips to the
 // relay): print o.Code, then call Accept. From now until it is closed, the
-// offer answers on farpipe.code.<N>: other offers' probes get "taken",
-// joiners get the offer's session subject.
+// offer answers on farpipe.code.<N>: joiners get the offer's session
+// subject, and other offers' probes (on farpipe.code.N.c.*) get "taken".
 func Offer(ctx context.Context, nc *nats.Conn, nwords int, opts ...Option) (*Offering, error) {
 	c, err := New(nwords)
 	if err != nil {
@@ -76,13 +81,24 @@ func Offer(ctx context.Context, nc *nats.Conn, nwords int, opts ...Option) (*Off
 		o.unsubscribe()
 		return nil, err
 	}
+	o.subj = subject(o.Code.Number)
 	o.sess = sessionSubject(o.Code.Number, o.id)
-	sub, err := nc.ChanSubscribe(o.sess, o.ch)
-	if err != nil {
-		o.unsubscribe()
-		return nil, fmt.Errorf("farpipe: subscribing on the relay: %w", err)
+	for _, subj := range []string{o.subj, o.sess} {
+		sub, err := nc.ChanSubscribe(subj, o.ch)
+		if err != nil {
+			o.unsubscribe()
+			return nil, fmt.Errorf("farpipe: subscribing on the relay: %w", err)
+		}
+		o.subs = append(o.subs, sub)
 	}
-	o.subs = append(o.subs, sub)
+	// A round trip: the relay has the subscriptions before the code is
+	// printed, so a joiner as fast as can be finds the offer.
+	fctx, cancel := context.WithTimeout(ctx, o.cfg.step)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		o.unsubscribe()
+		return nil, fmt.Errorf("farpipe: offering a code on the relay: %w", err)
+	}
 	go o.serve()
 	return o, nil
 }
@@ -92,7 +108,7 @@ func Offer(ctx context.Context, nc *nats.Conn, nwords int, opts ...Option) (*Off
 func (o *Offering) claimNumber(ctx context.Context) error {
 	inbox := o.nc.NewInbox()
 	replies := make(chan *nats.Msg, pending)
-	rsub, err := o.nc.ChanSubscribe(inbox+".*", replies)
+	rsub, err := o.nc.ChanSubscribe(inbox+".>", replies)
 	if err != nil {
 		return fmt.Errorf("farpipe: subscribing on the relay: %w", err)
 	}
@@ -111,72 +127,157 @@ func (o *Offering) claimNumber(ctx context.Context) error {
 	return ErrNoNumber
 }
 
-// claim tries to take number n. It subscribes to farpipe.code.N, then
-// publishes a probe carrying the offer's id there, with reply subject
-// reply. Another offer that receives the probe answers "taken". The number
-// is ours when our own probe has come back through our subscription (the
-// echo) and no "taken" came within claimGrace plus twice the echo time. A
-// rival's probe that reaches us before our own echo means the rival
-// subscribed first: we leave silently. Of two offers claiming n at once,
-// the relay orders their probes, so the later prober always receives the
-// earlier one's probe or its "taken": at most one keeps n (docs/codes.md).
+// claimBits is the number of bits of the offer id that its claim subjects
+// spell out.
+const claimBits = 32
+
+// claimSubject is farpipe.code.N.c.<bit index>.<bit value>.
+func claimSubject(n, bit int, value uint32) string {
+	return fmt.Sprintf("%s.c.%d.%d", subject(n), bit, value)
+}
+
+// claim tries to take number n, exactly, without timing assumptions on
+// one server. An offer holding (or claiming) n subscribes to the claimBits
+// subjects farpipe.code.N.c.<i>.<bit i of its id>. To claim, an offer
+// first subscribes to its own, then sends one probe to each
+// farpipe.code.N.c.<i>.<the other value of bit i>, with a reply subject:
+// these reach every other offer on n (its id differs in some bit) and
+// never the sender. Every offer answers every probe that reaches it with
+// "taken" ("gone" if it has left that number by the time it reads the
+// probe). The number is ours when all claimBits probes are answered "no
+// responders" (by the relay: when it routed the probe, no other offer on n
+// had that subscription) or "gone". Of two offers claiming at once, each
+// subscribed before it probed, so the relay routes the later prober's
+// probe to the earlier one: at most one keeps n (docs/codes.md has the
+// argument). A probe that reached only subscribers which are not offers
+// (a monitor on ">") gets no answer: when a monitor is seen (a probe to
+// farpipe.code.N.c.m.m, a subject no offer subscribes to, is not "no
+// responders"), claimQuiet without a "taken" makes the number ours too.
 func (o *Offering) claim(ctx context.Context, n int, reply string, replies chan *nats.Msg) (bool, error) {
-	subj := subject(n)
-	sub, err := o.nc.ChanSubscribe(subj, o.ch)
-	if err != nil {
-		return false, fmt.Errorf("farpipe: subscribing on the relay: %w", err)
+	tag := binary.BigEndian.Uint32(o.id[:4])
+	prefix := subject(n) + ".c."
+	var subs []*nats.Subscription
+	var keep bool
+	var err error
+	defer func() {
+		if keep {
+			o.Code.Number = n
+			o.subs = append(o.subs, subs...)
+			return
+		}
+		// Drain, not Unsubscribe: probes the relay routed to us before it
+		// saw the UNSUB still reach o.ch, and get "gone" instead of being
+		// dropped by the client (their sender would wait claimTimeout).
+		for _, s := range subs {
+			s.Drain()
+		}
+	}()
+	for i := range claimBits {
+		var sub *nats.Subscription
+		sub, err = o.nc.ChanSubscribe(claimSubject(n, i, tag>>i&1), o.ch)
+		if err != nil {
+			return false, fmt.Errorf("farpipe: subscribing on the relay: %w", err)
+		}
+		subs = append(subs, sub)
 	}
 	probe := message{typ: tProbe, id: o.id}.encode()
-	start := time.Now()
-	if err := o.nc.PublishMsg(&nats.Msg{Subject: subj, Reply: reply, Data: probe}); err != nil {
-		sub.Unsubscribe()
+	for i := range claimBits {
+		m := &nats.Msg{Subject: claimSubject(n, i, 1-tag>>i&1), Reply: fmt.Sprintf("%s.%d", reply, i), Data: probe}
+		if err := o.nc.PublishMsg(m); err != nil {
+			return false, fmt.Errorf("farpipe: publishing on the relay: %w", err)
+		}
+	}
+	// The monitor check: no offer subscribes to this subject, so only a
+	// wildcard subscriber (a monitor) can keep it from "no responders".
+	monitor := reply + ".m"
+	if err := o.nc.PublishMsg(&nats.Msg{Subject: subject(n) + ".c.m.m", Reply: monitor, Data: probe}); err != nil {
 		return false, fmt.Errorf("farpipe: publishing on the relay: %w", err)
+	}
+	keep, err = o.awaitClaim(ctx, prefix, reply, monitor, replies)
+	return keep, err
+}
+
+// awaitClaim collects the answers to one claim's probes: see claim.
+func (o *Offering) awaitClaim(ctx context.Context, prefix, reply, monitor string, replies chan *nats.Msg) (bool, error) {
+	// A round trip: the relay answered "no responders" to our probes, the
+	// monitor check included, before it answers the flush, so after it
+	// every such answer is in replies.
+	fctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
+	if err := o.nc.FlushWithContext(fctx); err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("farpipe: offering a code: %w", ctx.Err())
+		}
+		return false, fmt.Errorf("farpipe: offering a code on the relay: %w", err)
+	}
+	c := claimCount{reply: reply, monitor: monitor, free: map[string]bool{}}
+	for len(replies) > 0 {
+		if done, keep := c.add(<-replies); done {
+			return keep, nil
+		}
+	}
+	var quiet <-chan time.Time
+	if c.monitored() {
+		t := time.NewTimer(claimQuiet)
+		defer t.Stop()
+		quiet = t.C
 	}
 	timeout := time.NewTimer(claimTimeout)
 	defer timeout.Stop()
-	var grace <-chan time.Time
-	keep := false
-	defer func() {
-		if keep {
-			o.subj, o.Code.Number = subj, n
-			o.subs = append(o.subs, sub)
-		} else {
-			sub.Unsubscribe()
-		}
-	}()
 	for {
 		select {
 		case m := <-o.ch:
-			if m.Subject != subj {
-				continue // left over from a number given up
-			}
-			msg, err := decode(m.Data)
-			if err != nil || msg.typ != tProbe {
-				continue // joiners wait until the number is ours
-			}
-			if msg.id != o.id {
-				if grace == nil {
-					return false, nil // the rival was there first
-				}
+			if strings.HasPrefix(m.Subject, prefix) {
 				o.respond(m, message{typ: tStatus, status: stTaken})
-			} else if grace == nil {
-				grace = time.After(claimGrace + 2*time.Since(start))
+			} else {
+				o.respond(m, message{typ: tStatus, status: stGone}) // a number given up
 			}
 		case m := <-replies:
-			if msg, err := decode(m.Data); err == nil && m.Subject == reply &&
-				msg.typ == tStatus && msg.status == stTaken {
-				return false, nil
+			if done, keep := c.add(m); done {
+				return keep, nil
 			}
-		case <-grace:
-			keep = true
+		case <-quiet:
+			// A monitor got the probes that are still unanswered: an
+			// offer would have answered by now.
 			return true, nil
 		case <-timeout.C:
-			return false, fmt.Errorf("%w: the relay did not echo a message within %v", ErrNoNumber, claimTimeout)
+			return false, nil // an offer that does not answer still holds n
 		case <-ctx.Done():
 			return false, fmt.Errorf("farpipe: offering a code: %w", ctx.Err())
 		}
 	}
 }
+
+// claimCount tallies the answers to one claim's probes.
+type claimCount struct {
+	reply, monitor string
+	free           map[string]bool // probes answered "no responders" or "gone"
+	noMonitor      bool            // the monitor check was answered "no responders"
+}
+
+// add counts one answer; done reports a decision, keep what it is.
+func (c *claimCount) add(m *nats.Msg) (done, keep bool) {
+	if !strings.HasPrefix(m.Subject, c.reply+".") {
+		return false, false // an answer to an earlier attempt
+	}
+	free := len(m.Data) == 0 && m.Header.Get("Status") == "503"
+	if r, err := decode(m.Data); err == nil && r.typ == tStatus && r.status == stGone {
+		free = true // that offer had left n when it read the probe
+	}
+	switch {
+	case m.Subject == c.monitor:
+		c.noMonitor = free
+		return false, false
+	case !free:
+		return true, false // another offer answered: n is taken
+	}
+	c.free[m.Subject] = true
+	return len(c.free) == claimBits, true
+}
+
+// monitored reports whether a subscriber that is no offer received the
+// monitor check; only meaningful after the flush.
+func (c *claimCount) monitored() bool { return !c.noMonitor }
 
 // respond answers m if it has a reply subject; errors are the relay
 // connection's and show up where the caller waits.
@@ -186,9 +287,16 @@ func (o *Offering) respond(m *nats.Msg, reply message) {
 	}
 }
 
+// unsubscribe withdraws the offer's subscriptions and waits (a round trip,
+// at most a second) until the relay has them gone, so that a joiner who
+// comes after Accept returned is told there is no offer rather than left
+// waiting for an answer.
 func (o *Offering) unsubscribe() {
 	for _, s := range o.subs {
 		s.Unsubscribe()
+	}
+	if o.subs != nil {
+		o.nc.FlushTimeout(time.Second)
 	}
 	o.subs = nil
 }

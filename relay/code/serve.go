@@ -2,6 +2,7 @@ package code
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/farpipe/farpipe/internal/cpace"
@@ -31,6 +32,7 @@ func (o *Offering) serve() {
 		case <-o.stop:
 			return
 		case <-confirm:
+			o.unsubscribe()
 			o.result <- result{err: &codeError{
 				msg:  fmt.Sprintf("farpipe: the other side of code %s sent no confirmation within %v (a wrong code, or it went away): the code is used up, make a new one", o.Code, o.cfg.step),
 				kind: ErrWrongCode,
@@ -40,6 +42,7 @@ func (o *Offering) serve() {
 			engaged := x.engaged
 			r, end := o.handle(m, &x)
 			if end {
+				o.unsubscribe()
 				o.result <- r
 				return
 			}
@@ -62,10 +65,10 @@ func (o *Offering) handle(m *nats.Msg, x *exchange) (r result, end bool) {
 		return r, false
 	}
 	switch {
-	case m.Subject == o.subj && msg.typ == tProbe:
-		if msg.id != o.id {
-			o.respond(m, message{typ: tStatus, status: stTaken})
-		}
+	case msg.typ == tProbe && strings.HasPrefix(m.Subject, o.subj+".c."):
+		o.respond(m, message{typ: tStatus, status: stTaken})
+	case msg.typ == tProbe:
+		o.respond(m, message{typ: tStatus, status: stGone}) // a number given up
 	case m.Subject == o.subj && msg.typ == tHello:
 		o.respond(m, message{typ: tHere, id: o.id})
 	case m.Subject == o.sess && msg.typ == tPake1:
