@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -160,7 +162,7 @@ func (c *crocPeer) trial(ctx context.Context, _ *dataset, size int64) (sample, e
 			<-p.done
 		}
 	}()
-	start := func(role string, argv []string) (*child, error) {
+	start := func(role string, argv []string, stderr io.Writer) (*child, error) {
 		usage := ""
 		if c.h.haveTime {
 			usage = filepath.Join(c.h.tmp, fmt.Sprintf("usage-%d-%s", c.h.trials, role))
@@ -169,6 +171,7 @@ func (c *crocPeer) trial(ctx context.Context, _ *dataset, size int64) (sample, e
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(c.env(), secret)
 		cmd.Dir = out
+		cmd.Stderr = stderr
 		p, err := startChild(role, cmd)
 		if err == nil {
 			p.usageFile = usage
@@ -178,11 +181,23 @@ func (c *crocPeer) trial(ctx context.Context, _ *dataset, size int64) (sample, e
 	}
 	began := time.Now()
 	// --no-local: through the relay, not croc's own local one.
-	send, err := start("send", append(common, "send", "--no-local", c.file))
+	codeShown := newWatch("Code is")
+	send, err := start("send", append(common, "send", "--no-local", c.file), codeShown)
 	if err != nil {
 		return sample{}, err
 	}
-	recv, err := start("recv", append(common, "--overwrite", "--out", out))
+	// The receiver starts once the sender shows its code, as a person
+	// would: croc v10.7.0 fails to secure the channel ("problem with
+	// decoding: invalid character", croc#1171) when the receiver reaches
+	// the relay while the sender is still hashing its file.
+	select {
+	case <-codeShown.seen:
+	case <-send.done:
+		return sample{}, fmt.Errorf("farpipe bench: croc send exited before showing its code: %v%s", send.err, send.stderr.suffix())
+	case <-ctx.Done():
+		return sample{}, fmt.Errorf("farpipe bench: croc send showed no code within %s%s", c.h.cfg.timeout, send.stderr.suffix())
+	}
+	recv, err := start("recv", append(common, "--overwrite", "--out", out), nil)
 	if err != nil {
 		return sample{}, err
 	}
@@ -209,6 +224,35 @@ func (c *crocPeer) trial(ctx context.Context, _ *dataset, size int64) (sample, e
 	}
 	s.cpu, s.sendRSS, s.recvRSS = sendCPU+recvCPU, sendRSS, recvRSS
 	return s, nil
+}
+
+// watch is a writer that closes seen once want has been written to it.
+type watch struct {
+	mu   sync.Mutex
+	want []byte
+	tail []byte
+	done bool
+	seen chan struct{}
+}
+
+func newWatch(want string) *watch { return &watch{want: []byte(want), seen: make(chan struct{})} }
+
+func (w *watch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	w.tail = append(w.tail, p...)
+	if bytes.Contains(w.tail, w.want) {
+		close(w.seen)
+		w.done, w.tail = true, nil
+		return len(p), nil
+	}
+	if keep := len(w.want) - 1; len(w.tail) > keep {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-keep:]...)
+	}
+	return len(p), nil
 }
 
 // checkFile checks that the file at path has size bytes with SHA-256 sum.
