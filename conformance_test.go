@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/conntest"
+	"github.com/farpipe/farpipe/internal/testrelay"
 )
 
 var _ conntest.Conn = (*farpipe.Conn)(nil)
@@ -38,10 +40,13 @@ func TestConformance(t *testing.T) {
 		{"IPv6", "tcp6", "[::1]:0", small},
 		{"Unix", "unix", "unix://", small},
 		{"SharedMemory", "shm", "shm://", small},
+		{"Relay", "nats", "nats://", small},
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			t.Parallel()
-			if fam.network == "unix" || fam.network == "shm" {
+			if fam.network == "nats" {
+				fam.addr = testrelay.Start(t).URL("")
+			} else if fam.network == "unix" || fam.network == "shm" {
 				if runtime.GOOS != "linux" {
 					t.Skip("skipping: local transports are tested on Linux")
 				}
@@ -90,6 +95,9 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 		listenAddr, dir := addr, ""
 		if addr == "shm://" { // a fresh name for every pipe
 			listenAddr = fmt.Sprintf("shm://farpipe-conformance-%d-%d", os.Getpid(), pipeSeq.Add(1))
+		}
+		if strings.HasPrefix(addr, "nats://") { // a fresh name for every pipe
+			listenAddr = fmt.Sprintf("%sconformance-%d", addr, pipeSeq.Add(1))
 		}
 		if addr == "unix://" { // a fresh socket for every pipe
 			if dir, err = os.MkdirTemp("", "fpct"); err != nil {

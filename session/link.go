@@ -163,6 +163,7 @@ func (s *Session) linkFailed(l *link, err error) {
 	if e := s.aborted; e != nil { // this side is aborting: no resumption
 		s.mu.Unlock()
 		s.fail(e)
+		l.close() // fail half-closes l to let the ABORT out, but l has failed and nobody reads it now
 		return
 	}
 	// The end of the connection is the end of a finished session once the
