@@ -39,8 +39,8 @@ type loadResult struct {
 
 // measureLoad runs the pipes of the load test through a fresh relay at
 // once, half of them read at paceRate, and reads the relay's peak memory.
-// Without transport/nats the pipes are nats copiers (64 KiB messages, the
-// same window), which shows what the relay itself holds; the goal is
+// Without transport/nats the pipes are nats copiers (farpipe's message
+// size and window), which shows what the relay itself holds; the goal is
 // about farpipe's pipes.
 func (rb *relayBench) measureLoad(ctx context.Context) loadResult {
 	h := rb.h
@@ -58,7 +58,7 @@ func (rb *relayBench) measureLoad(ctx context.Context) loadResult {
 	lr.relay = relay.kind
 	lr.with = "farpipe send | relay | farpipe recv (TLS)"
 	if !rb.natsTransport {
-		lr.with = "nats copier 64 KiB standing in for farpipe (" + rb.why + ")"
+		lr.with = fmt.Sprintf("nats copier %d KiB standing in for farpipe (%s)", farpipeNatsMsg>>10, rb.why)
 	}
 	logf("load: %d pipes of %d MiB through %s at once, %d read at %.0f MB/s", lr.pipes, lr.size>>20, relay.url, lr.paced, paceRate/1e6)
 	// The paced pipes take size/paceRate; give them half as long again.
@@ -80,7 +80,7 @@ func (rb *relayBench) measureLoad(ctx context.Context) loadResult {
 		env := []string{"FARPIPE_TOKEN=" + h.token}
 		if rb.natsTransport {
 			send = []string{h.farpipe, "send", "--wait", "30s", relay.url + "/" + name}
-			recv = []string{h.farpipe, "recv", "--quiet", relay.url + "/" + name}
+			recv = []string{h.farpipe, "recv", "--quiet", "--listen", relay.url + "/" + name}
 		} else {
 			args := func(verb string) []string {
 				return []string{rb.natscopy, verb, "--server", relay.url, "--subject", name, "--msg", strconv.Itoa(farpipeNatsMsg), "--wait", "30s"}

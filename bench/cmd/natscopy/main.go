@@ -17,8 +17,10 @@
 // --window bytes of messages unacknowledged, and sub publishes a credit on
 // S.ack for every quarter of the window it has written out, so neither the
 // server nor sub buffers more than a window. At the end pub sends an empty
-// message with a header carrying the SHA-256 of everything it read, as a
-// request; sub compares it with the SHA-256 of everything it wrote, replies
+// message with a header carrying the checksum of everything it read
+// (--sum: CRC-32C by default, farpipe's own stream checksum, which costs
+// little; or SHA-256, or none), as a request; sub compares it with the
+// checksum of everything it wrote, replies
 // and exits 0 only if they match; pub exits 0 only if sub said they did.
 // Before the first byte, pub asks S.ready until sub answers, so either may
 // start first. No encryption, no resume, no reordering or loss handling:
@@ -33,6 +35,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -46,8 +50,11 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// sumHeader carries the SHA-256 of the stream on the last message.
-const sumHeader = "Natscopy-Sha256"
+// Headers of the last message: it is the end, and the stream's checksum.
+const (
+	endHeader = "Natscopy-End"
+	sumHeader = "Natscopy-Sum"
+)
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -70,6 +77,7 @@ func run(args []string) error {
 	msg := fs.String("msg", "64KiB", "pub, sub: bytes per message")
 	window := fs.String("window", "8MiB", "pub, sub: most bytes in flight")
 	wait := fs.Duration("wait", 10*time.Second, "pub: how long to wait for sub")
+	sumName := fs.String("sum", "crc32c", "pub, sub: the checksum of the stream: crc32c (farpipe's own), sha256 or none")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("farpipe bench: natscopy %s: %v", verb, err)
 	}
@@ -84,8 +92,12 @@ func run(args []string) error {
 	if err1 != nil || err2 != nil || m < 1 || m > 1<<20 || w < m {
 		return fmt.Errorf("farpipe bench: natscopy: --msg %q, --window %q: give 1B to 1MiB per message and a window of at least one message", *msg, *window)
 	}
+	newSum, ok := sums[*sumName]
+	if !ok {
+		return fmt.Errorf("farpipe bench: natscopy: --sum %q: choose crc32c, sha256 or none", *sumName)
+	}
 	credit := max(int(w/m)/4, 1) // messages per credit message
-	c := copier{subject: *subject, msgSize: int(m), credits: 4 * credit, batch: credit}
+	c := copier{subject: *subject, msgSize: int(m), credits: 4 * credit, batch: credit, newSum: newSum}
 	closed := make(chan struct{})
 	nc, err := nats.Connect(*url, nats.Name("natscopy "+verb), nats.NoReconnect(),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
@@ -138,7 +150,24 @@ type copier struct {
 	msgSize int // bytes per message
 	credits int // messages pub may have unacknowledged
 	batch   int // messages per credit message
+	newSum  func() hash.Hash
 }
+
+// sums are the checksums --sum chooses from.
+var sums = map[string]func() hash.Hash{
+	"crc32c": func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) },
+	"sha256": sha256.New,
+	"none":   func() hash.Hash { return noSum{} },
+}
+
+// noSum is a checksum that checks nothing.
+type noSum struct{}
+
+func (noSum) Write(p []byte) (int, error) { return len(p), nil }
+func (noSum) Sum(b []byte) []byte         { return b }
+func (noSum) Reset()                      {}
+func (noSum) Size() int                   { return 0 }
+func (noSum) BlockSize() int              { return 1 }
 
 // pub publishes r on subject.data.
 func (c copier) pub(nc *nats.Conn, r io.Reader, wait time.Duration) error {
@@ -165,7 +194,7 @@ func (c copier) pub(nc *nats.Conn, r io.Reader, wait time.Duration) error {
 	if err := awaitSub(nc, c.subject+".ready", wait); err != nil {
 		return err
 	}
-	sum := sha256.New()
+	sum := c.newSum()
 	buf := make([]byte, c.msgSize)
 	data := c.subject + ".data"
 	for {
@@ -189,6 +218,7 @@ func (c copier) pub(nc *nats.Conn, r io.Reader, wait time.Duration) error {
 		}
 	}
 	last := nats.NewMsg(data)
+	last.Header.Set(endHeader, "1")
 	last.Header.Set(sumHeader, hex.EncodeToString(sum.Sum(nil)))
 	reply, err := nc.RequestMsg(last, 30*time.Second)
 	if err != nil {
@@ -221,7 +251,7 @@ func awaitSub(nc *nats.Conn, subject string, wait time.Duration) error {
 // until the connection to the server is closed.
 func (c copier) sub(nc *nats.Conn, w io.Writer, closed <-chan struct{}) error {
 	out := bufio.NewWriterSize(w, 1<<20)
-	sum := sha256.New()
+	sum := c.newSum()
 	done := make(chan error, 1)
 	var got, unacked int
 	finished := false // the callbacks of one subscription run one at a time
@@ -242,13 +272,14 @@ func (c copier) sub(nc *nats.Conn, w io.Writer, closed <-chan struct{}) error {
 		if finished {
 			return
 		}
-		if want := m.Header.Get(sumHeader); want != "" {
+		if m.Header.Get(endHeader) != "" {
+			want := m.Header.Get(sumHeader)
 			if err := out.Flush(); err != nil {
 				finish(m, fmt.Errorf("writing standard output: %v", err))
 				return
 			}
 			if have := hex.EncodeToString(sum.Sum(nil)); have != want {
-				finish(m, fmt.Errorf("SHA-256 mismatch after %d messages: received %s, sent %s", got, have, want))
+				finish(m, fmt.Errorf("checksum mismatch after %d messages: received %s, sent %s", got, have, want))
 				return
 			}
 			finish(m, nil)
