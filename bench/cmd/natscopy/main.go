@@ -194,28 +194,64 @@ func (c copier) pub(nc *nats.Conn, r io.Reader, wait time.Duration) error {
 	if err := awaitSub(nc, c.subject+".ready", wait); err != nil {
 		return err
 	}
+	// One goroutine reads standard input while this one publishes, as
+	// farpipe reads its standard input while it writes: four buffers go
+	// round between them.
+	free, full := make(chan []byte, 4), make(chan chunk, 4)
+	for range 4 {
+		free <- make([]byte, c.msgSize)
+	}
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			n, err := io.ReadFull(r, buf)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			select {
+			case full <- chunk{buf[:n], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-readerDone
+	}()
 	sum := c.newSum()
-	buf := make([]byte, c.msgSize)
 	data := c.subject + ".data"
-	for {
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
+	for ch := range full {
+		if len(ch.b) > 0 {
 			select {
 			case <-credit:
 			case <-time.After(30 * time.Second):
 				return errors.New("no credit from sub for 30s")
 			}
-			sum.Write(buf[:n])
-			if err := nc.Publish(data, buf[:n]); err != nil {
+			sum.Write(ch.b)
+			if err := nc.Publish(data, ch.b); err != nil {
 				return err
 			}
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if ch.err == io.EOF {
 			break
 		}
-		if rerr != nil {
-			return fmt.Errorf("reading standard input: %v", rerr)
+		if ch.err != nil {
+			return fmt.Errorf("reading standard input: %v", ch.err)
 		}
+		free <- ch.b[:cap(ch.b)]
 	}
 	last := nats.NewMsg(data)
 	last.Header.Set(endHeader, "1")
@@ -228,6 +264,12 @@ func (c copier) pub(nc *nats.Conn, r io.Reader, wait time.Duration) error {
 		return fmt.Errorf("sub says: %s", reply.Data)
 	}
 	return nil
+}
+
+// chunk is what one read of standard input gave.
+type chunk struct {
+	b   []byte
+	err error
 }
 
 // awaitSub asks subject until sub answers or wait has passed.
