@@ -10,7 +10,8 @@
 // no JetStream, no authentication) until SIGTERM or SIGINT: the relay of
 // the benchmark until `farpipe relay` exists.
 //
-// pub reads standard input in messages of --msg bytes (io.ReadFull, so every
+// Both grow their standard input or output pipe to 1 MiB, as farpipe and
+// gocopy do. pub reads standard input in messages of --msg bytes (io.ReadFull, so every
 // message but the last is full) and publishes them on S.data with
 // github.com/nats-io/nats.go; sub writes each payload to standard output
 // through a 1 MiB buffer. The window is a credit scheme: pub has at most
@@ -107,8 +108,10 @@ func run(args []string) error {
 	defer nc.Close()
 	switch verb {
 	case "pub":
+		growPipe(os.Stdin)
 		err = c.pub(nc, os.Stdin, *wait)
 	case "sub":
+		growPipe(os.Stdout)
 		err = c.sub(nc, os.Stdout, closed)
 	default:
 		return errors.New(usage)
