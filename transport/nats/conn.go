@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -159,6 +160,10 @@ func (c *conn) onMsg(m *natsgo.Msg) {
 	case kindFin:
 		c.eof = true
 	case kindClose:
+		if len(cm.data) > 0 {
+			c.failLocked(fmt.Errorf("farpipe: the peer broke the connection (%s): %w", printable(cm.data), syscall.ECONNRESET))
+			return
+		}
 		c.peerGone = true
 	}
 	c.notifyLocked()
@@ -181,13 +186,23 @@ func (c *conn) fail(err error) {
 	}
 }
 
+// testHook, set only by tests, sees every connection message instead of
+// the relay and publishes it, or not, or later.
+var testHook atomic.Pointer[func(msg []byte, publish func([]byte) error) error]
+
 // publish sends one message to the peer: a header of kind and the next
 // sequence number, then data.
 func (c *conn) publish(kind byte, data []byte) error {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	c.wbuf = append(appendConnHeader(c.wbuf[:0], kind, c.outSeq), data...)
-	if err := c.s.nc.Publish(c.peer, c.wbuf); err != nil {
+	var err error
+	if h := testHook.Load(); h != nil {
+		err = (*h)(c.wbuf, func(b []byte) error { return c.s.nc.Publish(c.peer, b) })
+	} else {
+		err = c.s.nc.Publish(c.peer, c.wbuf)
+	}
+	if err != nil {
 		err = fmt.Errorf("farpipe: sending to the relay: %w", err)
 		c.fail(err)
 		return err
@@ -327,12 +342,22 @@ func (c *conn) Close() error {
 		return nil
 	}
 	c.closed = true
-	tell := c.err == nil && !c.peerGone
+	tell, why := !c.peerGone, c.err
 	c.queue = nil
 	c.notifyLocked()
 	c.mu.Unlock()
 	if tell {
-		c.publish(kindClose, nil) // best effort: the peer's keepalive covers a loss
+		// Best effort: the peer's keepalive covers a loss. A connection
+		// broken on this side is reset on the peer's too, with the
+		// reason, so that its session resumes at once.
+		var reason []byte
+		if why != nil {
+			reason = []byte(why.Error())
+			if len(reason) > maxReason {
+				reason = reason[:maxReason]
+			}
+		}
+		c.publish(kindClose, reason)
 	}
 	c.sub.Unsubscribe()
 	c.s.remove(c)

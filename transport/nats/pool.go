@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -199,7 +200,7 @@ func (s *shared) breakAll(err error) {
 	}
 	s.mu.Unlock()
 	for _, c := range cs {
-		c.fail(fmt.Errorf("farpipe: lost the connection to the relay: %w", err))
+		c.fail(fmt.Errorf("farpipe: lost the connection to the relay (%v): %w", err, syscall.ECONNRESET))
 	}
 }
 
