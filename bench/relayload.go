@@ -30,6 +30,7 @@ type loadResult struct {
 	size     int64
 	with     string // what the pipes were: farpipe, or the nats copier standing in
 	relay    string // the relay's kind
+	idle     int64  // the relay's VmHWM before the pipes start, bytes
 	hwm      int64  // the relay's VmHWM at the end, bytes
 	failures []string
 	fast     []float64 // seconds of each unpaced pipe
@@ -56,6 +57,7 @@ func (rb *relayBench) measureLoad(ctx context.Context) loadResult {
 	}
 	defer relay.proc.stop()
 	lr.relay = relay.kind
+	lr.idle = procHWM(relay.proc.cmd.Process.Pid)
 	lr.with = "farpipe send | relay | farpipe recv (TLS)"
 	if !rb.natsTransport {
 		lr.with = fmt.Sprintf("nats copier %d KiB standing in for farpipe (%s)", farpipeNatsMsg>>10, rb.why)

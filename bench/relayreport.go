@@ -112,8 +112,8 @@ func (r *relayResults) writeLoad(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "  pipes: %s\n  relay: %s\n", l.with, l.relay)
-	fmt.Fprintf(w, "  relay peak RSS (VmHWM) %s MiB; unpaced pipes %s; paced pipes %s; %d failed; load average %s at the end\n",
-		mib(l.hwm), spreadS(l.fast), spreadS(l.slow), len(l.failures), l.load)
+	fmt.Fprintf(w, "  relay peak RSS (VmHWM) %s MiB (%s MiB before the pipes); unpaced pipes %s; paced pipes %s; %d failed; load average %s at the end\n",
+		mib(l.hwm), mib(l.idle), spreadS(l.fast), spreadS(l.slow), len(l.failures), l.load)
 	for _, f := range l.failures {
 		fmt.Fprintf(w, "  failed: %s\n", f)
 	}
