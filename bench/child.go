@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,10 +37,15 @@ func timed(file string, argv []string) []string {
 }
 
 // startChild starts cmd in a process group of its own, which is killed
-// when cmd's context ends, and keeps the end of its standard error.
+// when cmd's context ends, and keeps the end of its standard error (also
+// written to cmd.Stderr if that is set).
 func startChild(role string, cmd *exec.Cmd) (*child, error) {
 	c := &child{role: role, cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = &c.stderr
+	if cmd.Stderr != nil { // the caller watches it too
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, &c.stderr)
+	} else {
+		cmd.Stderr = &c.stderr
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second

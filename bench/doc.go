@@ -9,6 +9,8 @@
 //	go run ./bench                     # the defaults: 2 GiB per transfer, 3 runs of each tool
 //	go run ./bench --install           # first apt-get install the missing peers
 //	go run ./bench --size 4GiB --runs 5 --peers gocopy,farpipe-plain,socat
+//	go run ./bench -part map           # farpipe map against GNU parallel, xargs and pipelines
+//	go run ./bench -part relay         # farpipe through a relay against a nats.go copier and croc
 //
 // Transfers of different tools are interleaved (A B C … A B C …) so that
 // a change in the machine's speed touches every tool alike. It runs on

@@ -30,9 +30,12 @@ type config struct {
 	tmpfs   string        // where the random data lives
 	rounds  int           // rounds of the round-trip comparison; 0: none
 
-	part     string // transfer (the default) or map
+	part     string // transfer (the default), map or relay
 	mapSize  int64  // map part: bytes of the file of lines
 	tinyJobs int    // map part: jobs of the tiny-job lines
+
+	relayPipes    int   // relay part: pipes of the memory test
+	relayLoadSize int64 // relay part: bytes through each of them
 }
 
 func main() {
@@ -42,9 +45,12 @@ func main() {
 	}
 	if err == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		if cfg.part == "map" {
+		switch cfg.part {
+		case "map":
 			err = runMapPart(ctx, cfg)
-		} else {
+		case "relay":
+			err = runRelayPart(ctx, cfg)
+		default:
 			err = run(ctx, cfg)
 		}
 		stop()
@@ -66,7 +72,9 @@ func parseFlags(args []string) (*config, error) {
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a single transfer may take")
 	tmpfs := fs.String("tmpfs", "/dev/shm", "a tmpfs directory for the random data")
 	rounds := fs.Int("latency-rounds", 11, "rounds of 1000 round trips comparing farpipe with raw TCP (0: skip)")
-	part := fs.String("part", "transfer", "what to measure: transfer (send/recv against its peers) or map (farpipe map against GNU parallel, xargs and pipelines)")
+	part := fs.String("part", "transfer", "what to measure: transfer (send/recv against its peers), map (farpipe map against GNU parallel, xargs and pipelines) or relay (pipes through a NATS relay against a nats.go copier and croc; defaults to --size 1GiB --data random)")
+	relayPipes := fs.Int("relay-pipes", 10, "relay part: pipes through the relay at once in the memory test, half of them read at 20 MB/s (0: skip)")
+	relayLoadSize := fs.String("relay-load-size", "1GiB", "relay part: bytes through each pipe of the memory test")
 	mapSize := fs.String("map-size", "1GiB", "map part: size of the file of ~100-byte lines")
 	tinyJobs := fs.Int("tiny-jobs", 20000, "map part: jobs of the tiny-job lines (GNU parallel runs a tenth)")
 	fs.Usage = func() {
@@ -91,8 +99,19 @@ func parseFlags(args []string) (*config, error) {
 	}
 	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs, rounds: *rounds,
 		part: *part, tinyJobs: *tinyJobs}
-	if cfg.part != "transfer" && cfg.part != "map" {
-		return nil, fmt.Errorf("farpipe bench: --part %q: choose transfer or map", cfg.part)
+	if cfg.part != "transfer" && cfg.part != "map" && cfg.part != "relay" {
+		return nil, fmt.Errorf("farpipe bench: --part %q: choose transfer, map or relay", cfg.part)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.part == "relay" {
+		if err := relayDefaults(cfg, set, *data, *relayPipes, *relayLoadSize); err != nil {
+			return nil, err
+		}
+		if cfg.peers, err = parseList("--peers", *peers, relayPeerNames); err != nil {
+			return nil, err
+		}
+		return cfg, nil
 	}
 	ms, err := humanize.ParseBytes(*mapSize)
 	if err != nil || ms < 1<<20 || *tinyJobs < 10 {
@@ -106,6 +125,31 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// relayDefaults sets what the relay part measures: 1 GiB of random data
+// unless --size or --data say otherwise (one data set: croc sends the
+// same bytes from a file), and the memory test's pipes.
+func relayDefaults(cfg *config, set map[string]bool, data string, pipes int, loadSize string) error {
+	if !set["size"] {
+		cfg.size = 1 << 30
+	}
+	cfg.data = []string{"random"}
+	if set["data"] {
+		var err error
+		if cfg.data, err = parseList("--data", data, []string{"zeros", "random"}); err != nil {
+			return err
+		}
+		if len(cfg.data) != 1 {
+			return fmt.Errorf("farpipe bench: -part relay --data %q: give one data set, zeros or random", data)
+		}
+	}
+	n, err := humanize.ParseBytes(loadSize)
+	if err != nil || n < 1<<20 || pipes < 0 {
+		return fmt.Errorf("farpipe bench: --relay-pipes %d, --relay-load-size %q: give 0 or more pipes of at least 1MiB", pipes, loadSize)
+	}
+	cfg.relayPipes, cfg.relayLoadSize = pipes, int64(n)
+	return nil
 }
 
 // parseList splits a comma-separated flag value and checks each item is

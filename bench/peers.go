@@ -28,6 +28,12 @@ type peer struct {
 	// send is the sending side, reading standard input.
 	send func(port int) []string
 	env  []string // added to the environment of both sides
+	// dialsOut marks a receiver that dials out (to a relay) rather than
+	// listening on port: the harness does not wait for it to listen.
+	dialsOut bool
+	// run, if set, replaces the harness's trial: it moves size bytes of
+	// the data set d once (croc, which sends a file).
+	run func(ctx context.Context, d *dataset, size int64) (sample, error)
 }
 
 // catalog is every peer the harness knows, in the order of peerNames.

@@ -38,6 +38,9 @@ type sample struct {
 	cpu     float64 // user+system seconds of the sending and the receiving process
 	sendRSS int64   // peak resident memory of the sending process, in bytes
 	recvRSS int64   // the same for the receiving process
+	// relayCPU is the user+system seconds of the relay the transfer went
+	// through (relay part only; 0 when there is none).
+	relayCPU float64
 }
 
 // gbps is the throughput in GB/s (10⁹ bytes per second).
