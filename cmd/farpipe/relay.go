@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ const relayShutdownTimeout = 10 * time.Second
 
 type relayFlags struct {
 	listen, store, websocket, wsCert, wsKey string
+	memoryLimit                             string
 	cluster, clusterName, name              string
 	routes                                  []string
 	clusterSecretFile                       string
@@ -96,6 +98,7 @@ cluster. See docs/relay.md.`,
 	fl.StringVar(&f.maxPayload, "max-payload", "1MiB", "the largest message a client may publish (NATS allows up to 64MiB)")
 	fl.StringVar(&f.maxStore, "max-store", "0", "the most JetStream keeps on disk (0: NATS's default, 75% of the free space)")
 	fl.StringVar(&f.maxMemory, "max-memory", "0", "the most JetStream keeps in memory (0: NATS's default, 75% of the memory)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "96MiB", "the relay's soft memory limit: its garbage collector works harder near it (0: none; $GOMEMLIMIT, when set, wins)")
 	fl.IntVar(&f.maxConnections, "max-connections", 0, "the most clients connected at once (0: NATS's default, 65536)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the server's notices, warnings and errors on stderr")
 	return cmd
@@ -170,9 +173,28 @@ func (f *relayFlags) config() (relay.Config, error) {
 	return cfg, nil
 }
 
+// limitMemory sets the soft memory limit of --memory-limit, unless
+// GOMEMLIMIT is set. The relay's live memory is bounded (pipes' windows,
+// NATS's per-client limits), but messages come and go at the rate of the
+// streams, and without a limit the heap grows to twice what is live
+// before it is collected.
+func (f *relayFlags) limitMemory() error {
+	n, err := humanize.ParseBytes(f.memoryLimit)
+	if err != nil || (n != 0 && n < 16<<20) {
+		return usagef("--memory-limit %q: give 0 (none) or a size of at least 16MiB, for example 96MiB", f.memoryLimit)
+	}
+	if n > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(n))
+	}
+	return nil
+}
+
 func runRelay(ctx context.Context, f *relayFlags, stderr io.Writer) error {
 	cfg, err := f.config()
 	if err != nil {
+		return err
+	}
+	if err := f.limitMemory(); err != nil {
 		return err
 	}
 	// Signals stop the relay cleanly (exit 0) rather than interrupt it.
