@@ -297,3 +297,21 @@ func TestStartFails(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreLock: two relays never run on one store; the second may once
+// the first has stopped.
+func TestStoreLock(t *testing.T) {
+	dir := t.TempDir()
+	first := startRelay(t, Config{StoreDir: dir})
+	s, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", StoreDir: dir})
+	if err == nil {
+		stop(t, s)
+		t.Fatal("a second relay started on the store of a running one")
+	}
+	checkOneLine(t, err)
+	if !errors.Is(err, ErrStoreInUse) {
+		t.Fatalf("%v does not match ErrStoreInUse", err)
+	}
+	stop(t, first)
+	startRelay(t, Config{StoreDir: dir})
+}
