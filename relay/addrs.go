@@ -13,21 +13,25 @@ import (
 // fully qualified one, then the host's global and private addresses (IPv4
 // first), then a short host name; ClientURL when nothing else is known.
 func (s *Server) ReachableURLs() []string {
-	local := s.ClientURL()
 	host := s.listenHost(s.cfg.Listen)
-	ip := net.ParseIP(host)
-	if host != "" && (ip == nil || !ip.IsUnspecified()) {
-		return []string{local}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return []string{s.ClientURL()}
 	}
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local, "nats://"))
 	hostname, _ := os.Hostname()
-	v4only := ip != nil && ip.To4() != nil
+	v4only := host != "" && net.ParseIP(host).To4() != nil
+	return reachableURLs(s.ClientURL(), hostname, interfaceAddrs(v4only))
+}
+
+// reachableURLs is ReachableURLs of a relay listening on every interface,
+// with local its ClientURL, the host's name and addresses.
+func reachableURLs(local, hostname string, addrs []string) []string {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(local, "nats://"))
 	var urls []string
 	add := func(h string) { urls = append(urls, "nats://"+net.JoinHostPort(h, port)) }
 	if strings.Contains(hostname, ".") {
 		add(hostname)
 	}
-	for _, a := range interfaceAddrs(v4only) {
+	for _, a := range addrs {
 		add(a)
 	}
 	if hostname != "" && !strings.Contains(hostname, ".") {

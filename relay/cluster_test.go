@@ -1,12 +1,14 @@
 package relay
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // waitFor polls cond (the state of servers, which tell no event) until it
@@ -148,4 +150,36 @@ func TestClusterMemberStops(t *testing.T) {
 	}
 	other := connect(t, nc.ConnectedUrl())
 	exchange(t, nc, other, "after.stop")
+}
+
+// TestClusterJetStream: the relays of a cluster run JetStream clustered, so
+// a stream can have a replica on each (what pub, sub and worker need).
+func TestClusterJetStream(t *testing.T) {
+	relays := startCluster(t, 3, "js-secret")
+	nc := connect(t, relays[2].ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var st jetstream.Stream
+	// The cluster elects its JetStream leader after it formed: until then
+	// the API does not answer, or answers that it is not available.
+	waitFor(t, "a stream with three replicas", func() bool {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		defer acancel()
+		st, err = js.CreateStream(actx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3.>"}, Replicas: 3})
+		return err == nil
+	})
+	if _, err := js.Publish(ctx, "r3.a", []byte("replicated")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(info.Cluster.Replicas) + 1; n != 3 || info.State.Msgs != 1 {
+		t.Fatalf("%d copies of the stream, %d messages; want 3 and 1", n, info.State.Msgs)
+	}
 }

@@ -30,6 +30,14 @@ const (
 // the Config itself: a malformed address or route, contradictory options.
 var ErrBadConfig = errors.New("farpipe: bad relay configuration")
 
+// ErrStoreInUse is matched by the error of Start when another relay (of
+// this host) runs on the same store directory.
+var ErrStoreInUse = errors.New("farpipe: another relay uses this store")
+
+// lockName is the lock file in the store directory, held while a relay
+// runs on it.
+const lockName = "farpipe-relay.lock"
+
 // Config is what a relay runs with. The zero Config is a relay on :4222
 // with JetStream in DefaultStoreDir(), no WebSocket, no cluster and no
 // authentication.
@@ -40,7 +48,8 @@ type Config struct {
 	Listen string
 	// StoreDir is the directory of JetStream's store (NATS keeps it in its
 	// "jetstream" subdirectory); it is created if missing. Empty means
-	// DefaultStoreDir(). Two relays must never share one.
+	// DefaultStoreDir(). A relay locks it (on Unix): a second relay on the
+	// same store fails with ErrStoreInUse.
 	StoreDir string
 
 	// WebSocket, when set, is the address (host:port, port 0 for a free

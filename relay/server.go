@@ -18,6 +18,8 @@ type Server struct {
 	ns  *server.Server
 	log *logger
 	cfg Config // as given, with StoreDir filled in
+	// unlock releases the store's lock, once the server has stopped.
+	unlock func()
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when ns.Shutdown has returned
@@ -51,11 +53,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := prepareStore(cfg.StoreDir); err != nil {
 		return nil, err
 	}
+	unlock, err := lockStore(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		unlock()
 		return nil, badConfig("%v", err)
 	}
-	s := &Server{ns: ns, log: newLogger(cfg.Log), cfg: cfg, stopped: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{ns: ns, log: newLogger(cfg.Log), cfg: cfg, unlock: unlock,
+		stopped: make(chan struct{}), done: make(chan struct{})}
 	ns.SetLogger(s.log, false, false)
 	go func() { // owned by Shutdown, which waits for done
 		ns.WaitForShutdown()
@@ -110,6 +118,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		go func() { // owned by Shutdown, which waits for stopped
 			s.ns.Shutdown()
+			s.ns.WaitForShutdown()
+			s.unlock()
 			close(s.stopped)
 		}()
 	})
