@@ -279,6 +279,7 @@ func checkExit(t *testing.T, ps ...*child) {
 type pipeRun struct {
 	out      *progressWriter
 	recovery time.Time // when the fault was over
+	sendLog  string    // send -v's stderr
 }
 
 // flowAgain says how long after the fault the data flowed again.
@@ -296,7 +297,11 @@ func (p *pipeRun) flowAgain() string {
 // intact.
 func runPipe(t *testing.T, recvURL, sendURL string, fault func() time.Time) *pipeRun {
 	t.Helper()
-	return runPipeWaiting(t, recvURL, sendURL, nil, fault)
+	p := runPipeWaiting(t, recvURL, sendURL, nil, fault)
+	if !strings.Contains(p.sendLog, "resumed after") {
+		t.Errorf("send -v reports no resumption: the fault did not hit the pipe\n%s", p.sendLog)
+	}
+	return p
 }
 
 // runPipeWaiting is runPipe that also runs waiting, if not nil, once recv
@@ -332,7 +337,8 @@ func runPipeWaiting(t *testing.T, recvURL, sendURL string, waiting func(), fault
 	}
 	p := &pipeRun{out: out, recovery: fault()}
 	waitAll(t, 60*time.Second, send, recv)
-	t.Logf("send -v: %s", send.stderr.String())
+	p.sendLog = send.stderr.String()
+	t.Logf("send -v: %s", p.sendLog)
 	checkExit(t, send, recv)
 	var got [32]byte
 	h.Sum(got[:0])
