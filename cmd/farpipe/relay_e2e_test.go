@@ -84,26 +84,38 @@ func TestRelayClusterNodeLost(t *testing.T) {
 	}
 }
 
-// TestRelaySameName: a second recv --listen at a name where one waits is
-// refused with a one-line error and exit 1 (like a TCP address in use),
-// before and during the first pipe's transfer, which is unaffected.
+// TestRelaySameName: two pipes with the same name never mix. A second recv
+// --listen at a name where one waits is refused with a one-line error and
+// exit 1 (like a TCP address in use), before and during the first pipe's
+// transfer; a second send to the name during the transfer is refused too;
+// the first pipe's data arrives intact (its checksum would show a stranger's
+// bytes).
 func TestRelaySameName(t *testing.T) {
 	r := newRelay(t, natsServerKind(t), false)
 	r.startFresh()
 	url := r.url("taken")
-	second := func() {
+	secondRecv := func() {
 		t.Helper()
 		res := start(t, command(t, "recv", "--listen", url), nil)()
-		if res.code != exitFailure || !strings.HasPrefix(res.stderr, "farpipe: ") || strings.Count(res.stderr, "\n") != 1 ||
-			!strings.Contains(res.stderr, "already waits") || len(res.stdout) != 0 {
+		if res.code != exitFailure || !oneFarpipeLine(res.stderr) || !strings.Contains(res.stderr, "already waits") || len(res.stdout) != 0 {
 			t.Errorf("second recv --listen %s: exit %d, stdout %d bytes, stderr %q; want exit %d and one line saying another farpipe already waits",
 				url, res.code, len(res.stdout), res.stderr, exitFailure)
 		}
 	}
-	runPipeWaiting(t, url, url, second, func() time.Time {
-		second()
+	runPipeWaiting(t, url, url, secondRecv, func() time.Time {
+		secondRecv()
+		res := start(t, command(t, "send", url), strings.NewReader("a stranger's bytes\n"))()
+		if res.code == 0 || !oneFarpipeLine(res.stderr) {
+			t.Errorf("second send %s during the transfer: exit %d, stderr %q; want a failure in one line", url, res.code, res.stderr)
+		}
+		t.Logf("second send during the transfer: exit %d, %s", res.code, strings.TrimSpace(res.stderr))
 		return time.Now()
 	})
+}
+
+// oneFarpipeLine reports whether stderr is one line starting "farpipe: ".
+func oneFarpipeLine(stderr string) bool {
+	return strings.HasPrefix(stderr, "farpipe: ") && strings.Count(stderr, "\n") == 1
 }
 
 // TestRelayCapture: everything that passes between each farpipe process and

@@ -99,8 +99,7 @@ func TestNetnsRelayNAT(t *testing.T) {
 
 	for _, kind := range relayKinds(t) {
 		t.Run(kind.name, func(t *testing.T) {
-			r := &relayProc{t: t, kind: kind, netns: s.r, host: "0.0.0.0", port: 4222}
-			t.Cleanup(r.kill)
+			r := newRelayAt(t, kind, s.r, "0.0.0.0", 4222)
 			r.start()
 			data := randomData(16 << 20)
 			recvCmd := inNetns(t, s.b, "recv", "--listen", fmt.Sprintf("nats://%s:4222/nat", s.rFromB))

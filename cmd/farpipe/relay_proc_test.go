@@ -62,6 +62,20 @@ func natsServerKind(t *testing.T) relayKind {
 	}}
 }
 
+// farpipeRelayKind is farpipe relay, the embedded relay of this binary.
+func farpipeRelayKind() relayKind {
+	return relayKind{name: "farpipe relay", ready: "farpipe: relay ready", args: func(t *testing.T, r *relayProc) []string {
+		a := []string{os.Args[0], "relay", "--listen", net.JoinHostPort(r.host, strconv.Itoa(r.port)), "--store", r.store}
+		if r.clusterPort != 0 {
+			a = append(a, "--cluster", net.JoinHostPort(r.host, strconv.Itoa(r.clusterPort)))
+			if len(r.routes) > 0 {
+				a = append(a, "--routes", strings.Join(r.routes, ","))
+			}
+		}
+		return a
+	}}
+}
+
 // A relayProc is one relay process, which the test may kill and start
 // again on the same ports. It is killed when the test ends.
 type relayProc struct {
@@ -72,6 +86,7 @@ type relayProc struct {
 	port        int    // the client port
 	clusterPort int    // the route port, 0 without a cluster
 	routes      []string
+	store       string // a directory for the relay's store, if it has one
 
 	cmd    *exec.Cmd
 	out    *watchedOutput
@@ -82,11 +97,18 @@ type relayProc struct {
 // started.
 func newRelay(t *testing.T, kind relayKind, cluster bool) *relayProc {
 	t.Helper()
-	r := &relayProc{t: t, kind: kind, host: "127.0.0.1", port: freePort(t)}
+	r := newRelayAt(t, kind, "", "127.0.0.1", freePort(t))
 	if cluster {
 		r.clusterPort = freePort(t)
 	}
-	t.Cleanup(func() { r.kill() })
+	return r
+}
+
+// newRelayAt returns a relay of kind listening at host:port in network
+// namespace netns (or this process's, if ""), not yet started.
+func newRelayAt(t *testing.T, kind relayKind, netns, host string, port int) *relayProc {
+	r := &relayProc{t: t, kind: kind, netns: netns, host: host, port: port, store: t.TempDir()}
+	t.Cleanup(r.kill) // before the store is removed
 	return r
 }
 
