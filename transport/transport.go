@@ -59,6 +59,25 @@ func IsLocal(raw string) bool {
 	return ok && l.Local()
 }
 
+// Rendezvous is implemented by a Transport whose two ends both dial out to
+// a server in the middle, a relay: listening means waiting at a name on it,
+// and a listener is reachable from wherever the relay is.
+type Rendezvous interface {
+	Rendezvous() bool
+}
+
+// IsRendezvous reports whether the transport of the address raw is a
+// Rendezvous.
+func IsRendezvous(raw string) bool {
+	scheme, _, err := Parse(raw)
+	if err != nil {
+		return false
+	}
+	t, _ := Lookup(scheme)
+	r, ok := t.(Rendezvous)
+	return ok && r.Rendezvous()
+}
+
 // DefaultScheme is the scheme of an address written without "://".
 const DefaultScheme = "tcp"
 

@@ -35,7 +35,7 @@ with --wait, the handshake), a signal ends connect at once.
 		Example: `  seq 1 1000000 | farpipe connect fp://HOST:7000/#TOKEN | tail -1`,
 		Args:    exactlyOneAddr("farpipe connect fp://HOST:7000/#TOKEN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConnect(cmd.Context(), &f, args[0])
+			return runConnect(cmd.Context(), &f, addrArg(args))
 		},
 	}
 	f.register(cmd)

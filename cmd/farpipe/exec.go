@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,8 +47,8 @@ exits 1 (after the drain timeout) or 128+N (after a second signal).
 			if cmd.Flags().Changed("wait") {
 				return usagef("--wait does nothing for exec, which listens: give --wait to farpipe connect")
 			}
-			if f.listenAddr == "" {
-				return usagef("farpipe exec needs --listen ADDR")
+			if f.listenAddr == "" && !cmd.Flags().Changed("relay") && os.Getenv(envRelay) == "" {
+				return usagef("farpipe exec needs --listen ADDR, or --relay RELAY to print a short code")
 			}
 			f.listen = true
 			return nil
@@ -70,6 +71,13 @@ exits 1 (after the drain timeout) or 128+N (after a second signal).
 
 func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, drain time.Duration) error {
 	// Signals stop accepting and start the drain (see signals.go).
+	if isCode(f.listenAddr) { // a short code names one pipe: serve that one
+		addr, err := f.byCode(ctx, f.listenAddr)
+		if err != nil {
+			return err
+		}
+		f.listenAddr, f.sessions, once = addr, 1, true
+	}
 	sigs, release := takeSignals(ctx)
 	defer release()
 	opts, err := f.options()

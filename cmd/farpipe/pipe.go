@@ -109,10 +109,21 @@ type endpointFlags struct {
 	backoffMax time.Duration
 	keepalive  time.Duration
 
+	code codeFlags // short codes (send, recv, exec, connect)
+
 	tokenFile      string
 	noEncrypt      bool
 	cert, key, ca  string
 	generatedToken bool // the listener made up the token: print it
+}
+
+// codes reports whether the command takes short codes.
+func (f *endpointFlags) codes() bool {
+	switch f.verb {
+	case "send", "recv", "exec", "connect":
+		return true
+	}
+	return false
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command) {
@@ -122,6 +133,9 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 		fl.StringVarP(&f.listenAddr, "listen", "l", "", "listen at this address (required)")
 	} else {
 		fl.BoolVarP(&f.listen, "listen", "l", false, "listen at ADDR and wait for the peer instead of dialing it")
+	}
+	if f.codes() {
+		f.code.register(cmd)
 	}
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print connection events and end-of-transfer statistics on stderr")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "with --listen, do not print the command for the other host")
@@ -137,8 +151,12 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.ca, "ca", "", "mutual TLS: accept only peers whose certificate chains to this CA (PEM)")
 }
 
-// token returns the token from --token-file or $FARPIPE_TOKEN, if any.
+// token returns the token from a short code, --token-file or
+// $FARPIPE_TOKEN, if any.
 func (f *endpointFlags) token() (string, error) {
+	if f.code.token != "" {
+		return f.code.token, nil
+	}
 	if f.tokenFile != "" {
 		tok, err := secure.ReadTokenFile(f.tokenFile)
 		if err != nil {
@@ -227,6 +245,11 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 // any, stays open (for resumptions, refusing any other peer) until done is
 // called.
 func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Conn, done func(), err error) {
+	if f.codes() && isCode(addr) {
+		if addr, err = f.byCode(ctx, addr); err != nil {
+			return nil, nil, err
+		}
+	}
 	opts, err := f.options()
 	if err != nil {
 		return nil, nil, err
@@ -318,7 +341,7 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 	}
 	if f.generatedToken && !f.quiet {
 		where := "on the other host"
-		if _, ok := ln.Addr().(*net.TCPAddr); !ok {
+		if _, ok := ln.Addr().(*net.TCPAddr); !ok && !transport.IsRendezvous(addr) {
 			where = "on this host"
 		}
 		switch {

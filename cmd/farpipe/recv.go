@@ -33,7 +33,7 @@ to stop and exits 3.
   farpipe recv --listen shm://backup > backup.img`,
 		Args: exactlyOneAddr("farpipe recv --listen :7000"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRecv(cmd.Context(), &f, &sf, args[0], os.Stdout)
+			return runRecv(cmd.Context(), &f, &sf, addrArg(args), os.Stdout)
 		},
 	}
 	f.register(cmd)

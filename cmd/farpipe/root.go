@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ work as well.
 		SilenceUsage:  true,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q: the commands are send, recv, exec, connect, map, tee, merge, demo and version; see farpipe --help", args[0])
+				return usagef("unknown command %q: the commands are send, recv, exec, connect, map, tee, merge, relay, demo and version; see farpipe --help", args[0])
 			}
 			return nil
 		},
@@ -38,19 +39,31 @@ work as well.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v: see farpipe --help", err)
 	})
-	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd())
+	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd(), newRelayCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
 
-// exactlyOneAddr is the argument rule of send and recv.
+// exactlyOneAddr is the argument rule of send, recv and connect: one
+// address, or none with a relay for short codes (--relay, $FARPIPE_RELAY).
 func exactlyOneAddr(example string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 && (cmd.Flags().Changed("relay") || os.Getenv(envRelay) != "") {
+			return nil
+		}
 		if len(args) != 1 {
 			return usagef("%s takes exactly one address, got %d: for example %s", cmd.CommandPath(), len(args), example)
 		}
 		return nil
 	}
+}
+
+// addrArg is the address argument, or "" (make a short code).
+func addrArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // version may be set at build time with -ldflags "-X main.version=...";

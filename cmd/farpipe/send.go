@@ -32,7 +32,7 @@ With --listen, send waits at ADDR for the receiver to dial in.
 			if err := farpipe.CheckName(sf.name); err != nil {
 				return usagef("--name %q: give at most %d bytes of printable text", sf.name, farpipe.MaxNameLen)
 			}
-			return runSend(cmd.Context(), &f, &sf, args[0], os.Stdin)
+			return runSend(cmd.Context(), &f, &sf, addrArg(args), os.Stdin)
 		},
 	}
 	f.register(cmd)
@@ -47,6 +47,10 @@ const addrHelp = `Addresses:
   fp://HOST:PORT/#TOKEN        TCP with the token after '#', as a listener prints it
   unix:///PATH                 a Unix socket on this host (three slashes)
   shm://NAME                   shared memory between processes on this host (Linux)
+  nats://RELAY[:PORT]/NAME     through a relay (farpipe relay, or any NATS server):
+                               both ends dial out; --listen waits at NAME
+  CODE (7-apple-river)         a short code another farpipe printed (with --relay);
+                               with --relay and no ADDR, print one for the other side
 Any address with a scheme may end in #TOKEN (unix:///run/x.sock#TOKEN).
 Without a token in the address, the token comes from --token-file or
 $FARPIPE_TOKEN; a listener without any makes one up and prints the address

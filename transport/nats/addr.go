@@ -131,6 +131,15 @@ func (a addr) key() string {
 	return strings.Join(a.servers, ",") + "\x00" + a.user + "\x00" + a.pass + "\x00" + a.query.Encode()
 }
 
+// relay names the servers, for messages: HOST:PORT[,HOST:PORT...].
+func (a addr) relay() string {
+	hosts := make([]string, len(a.servers))
+	for i, s := range a.servers {
+		_, hosts[i], _ = strings.Cut(s, "://")
+	}
+	return strings.Join(hosts, ",")
+}
+
 // String is the address without scheme and credentials, as Listener.Addr
 // gives it to be printed for the peer.
 func (a addr) String() string {

@@ -50,14 +50,14 @@ func (l *listener) claim(ctx context.Context) error {
 	case errors.Is(err, natsgo.ErrNoResponders):
 		// free
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by a subscriber that is not farpipe: pick another name: %w", l.a.name, l.a, syscall.EADDRINUSE)
+		return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by a subscriber that is not farpipe: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 	case err != nil:
 		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	default:
 		if r, perr := parseRendezvous(m.Data); perr != nil || r.kind != kindRefuse {
-			return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by something that is not this farpipe version: pick another name: %w", l.a.name, l.a, syscall.EADDRINUSE)
+			return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by something that is not this farpipe version: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 		}
-		return fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a, syscall.EADDRINUSE)
+		return fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 	}
 	sub, err := nc.Subscribe(l.a.subject(), l.onRequest)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -81,7 +83,7 @@ func (t *natsTransport) Dial(ctx context.Context, raw string) (net.Conn, error) 
 	case ctx.Err() != nil:
 		return fail(fmt.Errorf("farpipe: dialing %s://%s: %w", t.scheme, a, ctx.Err()))
 	case errors.Is(err, natsgo.ErrNoResponders):
-		return fail(fmt.Errorf("farpipe: nobody waits at pipe %q on the relay %s: %w", a.name, a, syscall.ECONNREFUSED))
+		return fail(fmt.Errorf("farpipe: nobody waits at pipe %q on the relay %s: %w", a.name, a.relay(), syscall.ECONNREFUSED))
 	case err != nil:
 		return fail(fmt.Errorf("farpipe: dialing %s://%s: %w", t.scheme, a, err))
 	}
@@ -118,4 +120,45 @@ func (t *natsTransport) Listen(ctx context.Context, raw string) (net.Listener, e
 		return nil, err
 	}
 	return l, nil
+}
+
+// Connect returns the NATS connection this process uses for the relay at
+// raw ("nats://HOST[:PORT]", with the login and settings a pipe address may
+// carry, without a pipe name), for other uses of the relay than pipes, such
+// as the rendezvous of short codes. Call release when done with it.
+func Connect(ctx context.Context, raw string) (nc *natsgo.Conn, release func(), err error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || schemes[strings.ToLower(scheme)] == "" {
+		return nil, nil, badAddr("farpipe: bad relay %q: write nats://HOST[:PORT] (or nats+tls://, nats+ws://, nats+wss://)", redact(raw))
+	}
+	scheme = strings.ToLower(scheme)
+	rest, query, _ := strings.Cut(rest, "?")
+	if strings.Contains(rest, "/") {
+		return nil, nil, badAddr("farpipe: bad relay %q: give the server only, without a pipe name: %s://HOST[:PORT]", redact(raw), scheme)
+	}
+	pipe := rest + "/x"
+	if query != "" {
+		pipe += "?" + query
+	}
+	a, err := parseAddr(scheme, pipe)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := defaultPool.get(ctx, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return s.nc, func() { once.Do(func() { defaultPool.put(s) }) }, nil
+}
+
+// PipeAddr is the address of the pipe name on the relay at raw (as
+// Connect takes it).
+func PipeAddr(raw, name string) string {
+	rest, query, ok := strings.Cut(raw, "?")
+	s := strings.TrimRight(rest, "/") + "/" + name
+	if ok {
+		s += "?" + query
+	}
+	return s
 }
