@@ -263,6 +263,30 @@ func awaitMesh(t *testing.T, rs []*relayProc) {
 	}
 }
 
+// awaitInterest waits, up to 30 s, until relay r knows of a subscriber to
+// subject (at any relay of its cluster): a request there no longer fails
+// for want of responders. The request holds no farpipe message: a farpipe
+// listener refuses it without making a connection.
+func awaitInterest(t *testing.T, r *relayProc, subject string) {
+	t.Helper()
+	nc, err := natsgo.Connect(r.clientURL(), natsgo.NoReconnect())
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", r.clientURL(), err)
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := nc.Request(subject, []byte("farpipe test: is anybody there?"), time.Second)
+		if !errors.Is(err, natsgo.ErrNoResponders) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not know of a subscriber to %s within 30 s", r.clientURL(), subject)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the route's state; nothing to wait on
+	}
+}
+
 // watchedOutput collects a process's output and lets a test wait for a
 // line of it.
 type watchedOutput struct {
