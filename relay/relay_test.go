@@ -324,3 +324,14 @@ func TestStoreLock(t *testing.T) {
 	stop(t, first)
 	startRelay(t, Config{StoreDir: dir})
 }
+
+// TestInProcessClient: a client of this process may skip TCP (what pub,
+// sub and worker can do with an embedded relay), with the same
+// authentication. (A refused in-process client takes nats.go 10 s to give
+// up, so refusals are tested over TCP only.)
+func TestInProcessClient(t *testing.T) {
+	s := startRelay(t, Config{Token: "in-process"})
+	nc := connect(t, "", nats.InProcessServer(s.NATS()), nats.Token("in-process"))
+	tcp := connect(t, s.ClientURL(), nats.Token("in-process"))
+	exchange(t, nc, tcp, "in.process")
+}
