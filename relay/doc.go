@@ -20,11 +20,13 @@
 //
 // Start returns once the server accepts connections on every listener it
 // was given; Shutdown stops it gracefully (JetStream flushes its store) and
-// waits until it has stopped. Every goroutine the server starts is stopped
-// by Shutdown.
+// waits until it has stopped and released its store. The two goroutines
+// this package starts (one waits for the server to stop, one runs its
+// shutdown) end before Shutdown returns.
 //
 // Errors are one line starting "farpipe:"; those caused by the Config
 // (a malformed address or route, contradictory options) match ErrBadConfig
-// with errors.Is, and a listener that cannot be opened wraps the error of
-// the operating system (errors.Is(err, syscall.EADDRINUSE)).
+// with errors.Is, a store that another relay runs on matches ErrStoreInUse,
+// and a listener that cannot be opened wraps the error of the operating
+// system (errors.Is(err, syscall.EADDRINUSE)).
 package relay

@@ -46,7 +46,9 @@ func (l *logger) Fatalf(format string, v ...any) {
 			break
 		}
 	}
-	err := &fatalError{msg: "farpipe: relay: " + fmt.Sprintf(format, v...), cause: cause}
+	// For an embedded server a fatal error means it could not start.
+	err := &fatalError{msg: "farpipe: the relay could not start: " + fmt.Sprintf(format, v...) +
+		" (-v shows the server's log)", cause: cause}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fatal == nil {

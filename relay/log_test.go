@@ -33,7 +33,7 @@ func TestLoggerFatal(t *testing.T) {
 				t.Fatal("died is not closed")
 			}
 			err := l.fatalErr()
-			if err == nil || !strings.HasPrefix(err.Error(), "farpipe: relay: ") || !strings.Contains(err.Error(), tt.says) {
+			if err == nil || !strings.HasPrefix(err.Error(), "farpipe: the relay could not start: ") || !strings.Contains(err.Error(), tt.says) {
 				t.Fatalf("fatal error %v, want the first one, saying %q", err, tt.says)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {

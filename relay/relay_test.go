@@ -276,11 +276,20 @@ func TestStartFails(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := free.Addr().String() // free when the relay starts: it takes it twice
+	free.Close()
 	for _, tt := range []struct {
 		name string
 		cfg  Config
 		is   error
 	}{
+		// Each port is free before the server starts; the server fails
+		// while it starts (its fatal error, turned into Start's).
+		{"websocket on the client port", Config{Listen: twice, WebSocket: twice}, syscall.EADDRINUSE},
 		{"port in use", Config{Listen: taken.Addr().String()}, syscall.EADDRINUSE},
 		{"websocket port in use", Config{WebSocket: taken.Addr().String()}, syscall.EADDRINUSE},
 		{"cluster port in use", Config{Cluster: taken.Addr().String()}, syscall.EADDRINUSE},
@@ -323,4 +332,15 @@ func TestStoreLock(t *testing.T) {
 	}
 	stop(t, first)
 	startRelay(t, Config{StoreDir: dir})
+}
+
+// TestInProcessClient: a client of this process may skip TCP (what pub,
+// sub and worker can do with an embedded relay), with the same
+// authentication. (A refused in-process client takes nats.go 10 s to give
+// up, so refusals are tested over TCP only.)
+func TestInProcessClient(t *testing.T) {
+	s := startRelay(t, Config{Token: "in-process"})
+	nc := connect(t, "", nats.InProcessServer(s.NATS()), nats.Token("in-process"))
+	tcp := connect(t, s.ClientURL(), nats.Token("in-process"))
+	exchange(t, nc, tcp, "in.process")
 }

@@ -65,7 +65,12 @@ Clustering: give every relay a route listener (--cluster) and the cluster
 address of at least one other relay (--routes); clients learn the others and
 move to one when their relay stops. ` + envRelayClusterSecret + ` (or
 --cluster-secret-file), the same on every relay, keeps others out of the
-cluster. See docs/relay.md.`,
+cluster. See docs/relay.md.
+
+Exit status: 0 after a clean stop; 1 when the relay cannot start (a port in
+use, a store that is not a writable directory or that another relay uses),
+stops on its own, or does not finish stopping within 10 s or before a
+second signal; 2 for a bad command line.`,
 		Example: `  farpipe relay
   farpipe relay --listen :4222 --websocket :8080 --token-file /etc/farpipe/relay-token
   farpipe relay --cluster :6222 --routes nats://relay1:6222,nats://relay2:6222`,
