@@ -27,10 +27,9 @@ import (
 //
 // Lock order: pool.mu, then shared.mu, then conn.mu.
 type pool struct {
-	mu     sync.Mutex
-	conns  map[string]*shared
-	known  map[string][]string // servers a cluster told us about, by key
-	dialFn func(ctx context.Context, a addr, opts []natsgo.Option) (*natsgo.Conn, error)
+	mu    sync.Mutex
+	conns map[string]*shared
+	known map[string][]string // servers a cluster told us about, by key
 }
 
 var defaultPool = &pool{
