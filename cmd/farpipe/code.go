@@ -122,6 +122,9 @@ func (f *endpointFlags) offerCode(ctx context.Context, nc *natsgo.Conn, relay st
 	if f.noEncrypt {
 		cmd += " --no-encrypt"
 	}
+	if f.peerVerb == "exec" { // exec takes the code where it takes its address
+		cmd += " --listen"
+	}
 	cmd += " " + o.Code.String()
 	if !fromEnv {
 		cmd += " --relay " + relay

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func offerCode(t *testing.T, cmd *exec.Cmd, stdin io.Reader) (code string, wait 
 	go func() { // ends when the process has exited and pw is closed
 		defer close(scanned)
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`farpipe \w+ ([0-9]+-[a-z]+-[a-z]+)`)
+		re := regexp.MustCompile(`farpipe \w+ (?:--listen )?([0-9]+-[a-z]+-[a-z]+)`)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				select {
@@ -141,6 +142,62 @@ func TestShortCodes(t *testing.T) {
 		m := waitMaker()
 		if m.code != exitFailure || !strings.Contains(m.stderr, "nobody used the code") {
 			t.Fatalf("expired code: exit %d, stderr %s", m.code, m.stderr)
+		}
+	})
+}
+
+// TestRelayPipeCommands runs the other pipe commands through a relay that
+// requires a token of its clients: exec and connect by short code (each
+// side making it in turn) and by name, tee to two receivers, and merge from
+// two senders.
+func TestRelayPipeCommands(t *testing.T) {
+	r := testrelay.StartWithToken(t, "relay-login-secret")
+	relay := "nats://relay-login-secret@" + r.HostPort()
+	t.Run("exec makes the code", func(t *testing.T) {
+		code, waitExec := offerCode(t, withoutToken(command(t, "exec", "--relay", relay, "--", "sort", "-rn")), nil)
+		c := start(t, withoutToken(command(t, "connect", "--relay", relay, code)), strings.NewReader("1\n3\n2\n"))()
+		e := waitExec()
+		if c.code != 0 || e.code != 0 || string(c.stdout) != "3\n2\n1\n" {
+			t.Fatalf("connect: exit %d, output %q, stderr %s; exec: exit %d, stderr %s", c.code, c.stdout, c.stderr, e.code, e.stderr)
+		}
+	})
+	t.Run("connect makes the code", func(t *testing.T) {
+		code, waitConnect := offerCode(t, withoutToken(command(t, "connect", "--relay", relay)), strings.NewReader("b\na\n"))
+		e := start(t, withoutToken(command(t, "exec", "--relay", relay, "--listen", code, "--", "sort")), nil)()
+		c := waitConnect()
+		if c.code != 0 || e.code != 0 || string(c.stdout) != "a\nb\n" {
+			t.Fatalf("connect: exit %d, output %q, stderr %s; exec: exit %d, stderr %s", c.code, c.stdout, c.stderr, e.code, e.stderr)
+		}
+	})
+	t.Run("tee and merge", func(t *testing.T) {
+		data := randomData(4 << 20)
+		want := sha256.Sum256(data)
+		r1 := start(t, command(t, "recv", "--listen", relay+"/tee1"), nil)
+		r2 := start(t, command(t, "recv", "--listen", relay+"/tee2"), nil)
+		tee := start(t, command(t, "tee", "--wait", "20s", relay+"/tee1", relay+"/tee2"), bytes.NewReader(data))()
+		for i, w := range []func() result{r1, r2} {
+			got := w()
+			if got.code != 0 || sha256.Sum256(got.stdout) != want {
+				t.Fatalf("receiver %d of tee: exit %d, %d bytes, stderr %s", i+1, got.code, len(got.stdout), got.stderr)
+			}
+		}
+		if tee.code != 0 {
+			t.Fatalf("tee: exit %d: %s", tee.code, tee.stderr)
+		}
+
+		m := start(t, command(t, "merge", "--listen", relay+"/logs", "--from", "2", "--label"), nil)
+		s1 := start(t, command(t, "send", "--wait", "20s", "--name", "a", relay+"/logs"), strings.NewReader("1\n2\n"))
+		s2 := start(t, command(t, "send", "--wait", "20s", "--name", "b", relay+"/logs"), strings.NewReader("3\n"))
+		for _, w := range []func() result{s1, s2} {
+			if got := w(); got.code != 0 {
+				t.Fatalf("a sender of merge: exit %d: %s", got.code, got.stderr)
+			}
+		}
+		got := m()
+		lines := strings.Split(strings.TrimSpace(string(got.stdout)), "\n")
+		sort.Strings(lines)
+		if got.code != 0 || strings.Join(lines, ",") != "a\t1,a\t2,b\t3" {
+			t.Fatalf("merge: exit %d, output %q, stderr %s", got.code, got.stdout, got.stderr)
 		}
 	})
 }

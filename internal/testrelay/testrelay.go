@@ -29,6 +29,16 @@ func Start(t testing.TB) *Relay {
 	return r
 }
 
+// StartWithToken starts a relay that requires token of its clients
+// (nats://TOKEN@HOST:PORT/NAME).
+func StartWithToken(t testing.TB, token string) *Relay {
+	t.Helper()
+	r := &Relay{t: t, opts: server.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true, Authorization: token}}
+	r.start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
 // HostPort is the relay's address, HOST:PORT.
 func (r *Relay) HostPort() string { return net.JoinHostPort(r.opts.Host, strconv.Itoa(r.opts.Port)) }
 
