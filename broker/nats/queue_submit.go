@@ -28,7 +28,7 @@ type queueSubmission struct {
 
 	mu      sync.Mutex
 	waiting map[string]*queueWaiter // items put and not yet answered
-	failed  error                              // why collect stopped
+	failed  error                   // why collect stopped
 }
 
 // Submit starts a run: its own consumer of the run's results, then items.

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/farpipe/farpipe/relay"
+)
+
+// queueRelay starts an in-process relay on loopback and returns its URL.
+func queueRelay(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := relay.Start(ctx, relay.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s.ClientURL()
+}
+
+// seqInput is the output of seq 1 n.
+func seqInput(n int) []byte {
+	var b bytes.Buffer
+	for i := 1; i <= n; i++ {
+		fmt.Fprintln(&b, i)
+	}
+	return b.Bytes()
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// workerProc is a running farpipe worker.
+type workerProc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+// startWorker runs farpipe worker (through prefix, like "ip netns exec
+// NS", when given); it is killed and waited for when the test ends.
+func startWorker(t *testing.T, cmd *exec.Cmd) *workerProc {
+	t.Helper()
+	w := &workerProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = w.stderr
+	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // owned by the cleanup, which waits for exited
+		defer close(w.exited)
+		cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-w.exited
+	})
+	return w
+}
+
+// countWriter hashes what arrives and closes reached once at bytes did.
+type countWriter struct {
+	mu    sync.Mutex
+	n     int
+	h     interface{ Write([]byte) (int, error) }
+	at    int
+	once  sync.Once
+	reach chan struct{}
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n += len(p)
+	if w.n >= w.at {
+		w.once.Do(func() { close(w.reach) })
+	}
+	return w.h.Write(p)
+}
+
+// runMapQueueCmd runs map with args on in; midway (once a fifth of the output
+// arrived) it calls midway. It returns the exit status, stderr and the
+// output's sha256 and size.
+func runMapQueueCmd(t *testing.T, in []byte, midway func(), args ...string) (int, string, [32]byte, int) {
+	t.Helper()
+	return runMapCmdMidway(t, command(t, append([]string{"map"}, args...)...), in, midway)
+}
+
+// runMapCmdMidway is runMapQueueCmd with the map command given.
+func runMapCmdMidway(t *testing.T, cmd *exec.Cmd, in []byte, midway func()) (int, string, [32]byte, int) {
+	t.Helper()
+	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	h := sha256.New()
+	out := &countWriter{h: h, at: len(in) / 5, reach: make(chan struct{})}
+	var stderr syncBuffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), out, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { // waited for below
+		defer close(exited)
+		cmd.Wait()
+	}()
+	timeout := time.After(5 * time.Minute)
+	if midway != nil {
+		select {
+		case <-out.reach:
+			midway()
+		case <-exited:
+		case <-timeout:
+		}
+	}
+	select {
+	case <-exited:
+	case <-timeout:
+		cmd.Process.Signal(syscall.SIGQUIT)
+		<-exited
+		t.Fatalf("map did not end within 5 minutes: %s", stderr.String())
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return cmd.ProcessState.ExitCode(), stderr.String(), sum, out.n
+}
+
+// TestMapViaQueueWorkerKilled: three workers of two slots serve 10,000
+// chunks; one is killed -9 in the middle. The output is the input (cat),
+// byte for byte, and map exits 0.
+func TestMapViaQueueWorkerKilled(t *testing.T) {
+	addr := queueRelay(t) + "/killed"
+	var workers []*workerProc
+	for range 3 {
+		workers = append(workers, startWorker(t, command(t, "worker", "-j", "2", "--ack-wait", "2s", addr, "--", "cat")))
+	}
+	in := seqInput(100000) // 10,000 chunks of 10 lines
+	if testing.Short() {
+		in = seqInput(20000)
+	}
+	code, stderr, sum, n := runMapQueueCmd(t, in, func() {
+		workers[0].cmd.Process.Signal(syscall.SIGKILL)
+	}, "--via", addr, "--records", "10", "-j", "32")
+	if code != 0 || sum != sha256.Sum256(in) {
+		t.Fatalf("exit %d, %d bytes of %d, same: %v; stderr: %s\nworkers: %s | %s", code, n, len(in), sum == sha256.Sum256(in), stderr, workers[1].stderr, workers[2].stderr)
+	}
+	select {
+	case <-workers[0].exited:
+	default:
+		t.Fatal("the killed worker still runs")
+	}
+}
+
+// TestMapViaQueueFailure: a command that fails on one chunk stops map with
+// exit 9, naming the chunk, after --retries; with --keep-going the other
+// chunks are written.
+func TestMapViaQueueFailure(t *testing.T) {
+	addr := queueRelay(t) + "/fail"
+	for range 2 {
+		startWorker(t, command(t, "worker", "-j", "2", addr, "--", "sh", "-c",
+			`awk '$0 == "500" { bad = 1 } { print } END { if (bad) { print "bad record" > "/dev/stderr"; exit 3 } }'`))
+	}
+	in := seqInput(2000)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"plain", nil, []string{"chunk 49 (bytes", `first record "491\n"`, "status 3", "bad record"}},
+		{"retries", []string{"--retries", "2"}, []string{"chunk 49", "(3 attempts)"}},
+		{"keep-going", []string{"--keep-going"}, []string{"1 of 200 chunks failed; the first was chunk 49"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stderr, _, n := runMapQueueCmd(t, in, nil, append([]string{"--via", addr, "--records", "10"}, tt.args...)...)
+			if code != 9 {
+				t.Fatalf("exit %d, want 9; stderr: %s", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q: %s", w, stderr)
+				}
+			}
+			// As under local map, the output of the failed command (all of
+			// its chunk) is written too with --keep-going.
+			if tt.name == "keep-going" && n != len(in) {
+				t.Errorf("keep-going wrote %d bytes of %d", n, len(in))
+			}
+		})
+	}
+}
+
+// TestMapViaQueueHeartbeat: a chunk that runs three times the ack wait on
+// a live worker is not given to the other worker: it runs once.
+func TestMapViaQueueHeartbeat(t *testing.T) {
+	addr := queueRelay(t) + "/slow"
+	runs := filepath.Join(t.TempDir(), "runs")
+	for range 2 {
+		startWorker(t, command(t, "worker", "--ack-wait", "2s", addr, "--", "sh", "-c",
+			`echo "$FARPIPE_CHUNK" >> `+runs+`; sleep 6; cat`))
+	}
+	in := seqInput(2)
+	code, stderr, sum, _ := runMapQueueCmd(t, in, nil, "--via", addr, "--records", "1")
+	if code != 0 || sum != sha256.Sum256(in) {
+		t.Fatalf("exit %d; stderr: %s", code, stderr)
+	}
+	got, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Fields(string(got)); len(lines) != 2 {
+		t.Fatalf("the chunks ran %d times (%q), want once each", len(lines), lines)
+	}
+}
+
+// TestWorkerSignal: a worker stopped by SIGTERM in the middle of a chunk
+// exits 143 and gives the chunk back: another worker runs it.
+func TestWorkerSignal(t *testing.T) {
+	addr := queueRelay(t) + "/sig"
+	started := filepath.Join(t.TempDir(), "started")
+	first := startWorker(t, command(t, "worker", addr, "--", "sh", "-c", `touch `+started+`; sleep 30; cat`))
+	in := seqInput(10)
+	done := make(chan struct{})
+	var (
+		code   int
+		stderr string
+		sum    [32]byte
+	)
+	go func() {
+		defer close(done)
+		code, stderr, sum, _ = runMapQueueCmd(t, in, nil, "--via", addr)
+	}()
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		select {
+		case <-done:
+			t.Fatalf("map ended before the worker started: %s", stderr)
+		case <-time.After(50 * time.Millisecond): // polls for a file
+		}
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the worker did not exit within 30 s of SIGTERM: %s", first.stderr)
+	}
+	if c := first.cmd.ProcessState.ExitCode(); c != 143 {
+		t.Errorf("worker exit %d, want 143: %s", c, first.stderr)
+	}
+	startWorker(t, command(t, "worker", addr, "--", "cat"))
+	<-done
+	if code != 0 || sum != sha256.Sum256(in) {
+		t.Fatalf("map exit %d; stderr: %s", code, stderr)
+	}
+}
+
+func TestWorkerUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"worker", "nats://127.0.0.1:1/q"},
+		{"worker", "--", "cat"},
+		{"worker", "127.0.0.1:1", "--", "cat"},
+		{"worker", "-j", "0", "nats://127.0.0.1:1/q", "--", "cat"},
+		{"map", "--via", "nats://127.0.0.1:1/q", "--via", "127.0.0.1:2"},
+	} {
+		r := start(t, command(t, args...), nil)()
+		if r.code != 2 || !oneLineErr(r.stderr) {
+			t.Errorf("%q: exit %d, %q", args, r.code, r.stderr)
+		}
+	}
+}
