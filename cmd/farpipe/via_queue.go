@@ -14,13 +14,13 @@ import (
 )
 
 // queueWindow is map --via QUEUE's default --jobs: the chunks out on the
-// queue at once. Memory is about twice that many blocks.
-const queueWindow = 16
+// queue at once. Memory is about three times that many blocks.
+const queueWindow = 8
 
 const viaQueueHelp = `With --via nats://RELAY[:PORT]/QUEUE, each chunk goes on the work queue
 QUEUE of a relay (or any NATS server with JetStream), where "farpipe worker"
 processes on any number of hosts take them, run their own command and send
-the outputs back (give no CMD). --jobs (default 16) chunks are out on the
+the outputs back (give no CMD). --jobs (default 8) chunks are out on the
 queue at once. A chunk whose worker dies goes to another worker; a chunk that
 ran twice is written once. A chunk is at most one message of the relay
 (1 MiB by default): --block is cut to fit, and a chunk of longer records fails.
@@ -97,7 +97,10 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, jobsSet bool) er
 		mc.Jobs = f.jobs
 	}
 	mc.Hold = true // a failed chunk can run again
-	mc.OutputBuffer = min(max(flow.DefaultBlock, 2*cfg.Block+64<<10), 16<<20)
+	// An output as large as its chunk is held whole; a larger one waits
+	// for its turn, reading its parts from the relay as it goes.
+	mc.OutputBuffer = cfg.Block + 64<<10
+	mc.Window = max(mc.Jobs/4, 1)
 	err = flow.Map(ctx, src, os.Stdout, mc, m.job)
 	if errors.Is(err, flow.ErrChunkTooBig) {
 		return fmt.Errorf("farpipe: map --via: a chunk would be bigger than a message of the relay (%d bytes): give fewer --records, or raise the relay's --max-payload", maxItem)
@@ -108,17 +111,22 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, jobsSet bool) er
 // job puts the chunk on the queue and writes its result; again when the
 // command failed and --retries allows.
 func (m *queueMap) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
-	var data bytes.Buffer
-	if _, err := c.WriteTo(&data); err != nil {
-		return fmt.Errorf("farpipe: map: reading chunk %d: %w", c.Seq, err)
+	data := c.Data // without a copy when it can
+	if data == nil || len(c.Header) > 0 {
+		var b bytes.Buffer
+		b.Grow(len(c.Header) + int(c.Size))
+		if _, err := c.WriteTo(&b); err != nil {
+			return fmt.Errorf("farpipe: map: reading chunk %d: %w", c.Seq, err)
+		}
+		data = b.Bytes()
 	}
-	if data.Len() > m.max {
-		return fmt.Errorf("farpipe: map: chunk %d with its header is %d bytes, more than a message of the relay (%d): use a smaller --block or header", c.Seq, data.Len(), m.max)
+	if len(data) > m.max {
+		return fmt.Errorf("farpipe: map: chunk %d with its header is %d bytes, more than a message of the relay (%d): use a smaller --block or header", c.Seq, len(data), m.max)
 	}
 	meta := map[string]string{"Chunk": strconv.FormatInt(c.Seq, 10), "Offset": strconv.FormatInt(c.Offset, 10)}
 	for attempt := 1; ; attempt++ {
 		id := strconv.FormatInt(c.Seq, 10) + "." + strconv.Itoa(attempt)
-		if err := m.sub.Put(ctx, broker.WorkItem{ID: id, Meta: meta, Data: data.Bytes()}); err != nil {
+		if err := m.sub.Put(ctx, broker.WorkItem{ID: id, Meta: meta, Data: data}); err != nil {
 			return err
 		}
 		res, err := m.sub.Result(ctx, id)
