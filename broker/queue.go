@@ -95,6 +95,9 @@ type QueueOptions struct {
 	AckWait time.Duration
 	// Worker names this process in results (0 value: host and pid).
 	Worker string
+	// Replicas is how many copies of the queue a broker cluster keeps
+	// when this opening creates it (0: one).
+	Replicas int
 }
 
 // QueueOpener opens the queue at addr for a driver.

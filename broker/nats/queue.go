@@ -147,31 +147,51 @@ func queueNameOK(name string) bool {
 	return true
 }
 
-// streams creates or finds the queue's two streams.
+// streams finds the queue's two streams, or creates them: an existing
+// stream keeps its settings (replicas, limits), whoever set them.
 func (q *workQueue) streams(ctx context.Context) error {
 	var err error
-	q.work, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	q.work, err = q.stream(ctx, jetstream.StreamConfig{
 		Name:        "FARPIPE_WORK_" + q.name,
 		Description: "farpipe work queue " + q.name + ": items",
 		Subjects:    []string{"farpipe.work." + q.name + ".>"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(q.opts.Replicas, 1),
 	})
 	if err != nil {
-		return fmt.Errorf("farpipe: queue %s: cannot create its stream on the relay: %w", q.name, err)
+		return err
 	}
-	q.results, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	q.results, err = q.stream(ctx, jetstream.StreamConfig{
 		Name:        "FARPIPE_RESULT_" + q.name,
 		Description: "farpipe work queue " + q.name + ": results",
 		Subjects:    []string{"farpipe.result." + q.name + ".>"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(q.opts.Replicas, 1),
 		MaxAge:      queueResultAge,
 	})
-	if err != nil {
-		return fmt.Errorf("farpipe: queue %s: cannot create its result stream on the relay: %w", q.name, err)
+	return err
+}
+
+func (q *workQueue) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	for try := 0; ; try++ {
+		s, err := q.js.Stream(ctx, cfg.Name)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if err != nil {
+				return nil, fmt.Errorf("farpipe: queue %s: cannot find its stream %s on the relay: %w", q.name, cfg.Name, err)
+			}
+			return s, nil
+		}
+		s, err = q.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && try < 3 {
+			continue // another worker made it first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("farpipe: queue %s: cannot create its stream %s on the relay: %w", q.name, cfg.Name, err)
+		}
+		return s, nil
 	}
-	return nil
 }
 
 func (q *workQueue) MaxItem() int { return int(q.nc.MaxPayload()) - queueHeadroom }

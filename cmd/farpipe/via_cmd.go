@@ -17,8 +17,9 @@ import (
 // viaFlags are the flags of map --via: the exec servers, and how to reach
 // them (the endpoint flags that apply to a dialing side).
 type viaFlags struct {
-	addrs []string
-	ep    endpointFlags
+	addrs    []string
+	ep       endpointFlags
+	replicas int // of a work queue's streams
 }
 
 const viaHelp = `With --via ADDR (once per server), each chunk goes to a "farpipe exec
@@ -39,6 +40,7 @@ func addVia(cmd *cobra.Command, f *mapFlags) {
 	v := &viaFlags{ep: endpointFlags{peerVerb: "exec"}} // the side of connect
 	fl := cmd.Flags()
 	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers), or on the workers of the queue nats://RELAY/QUEUE`)
+	fl.IntVar(&v.replicas, "replicas", 1, "--via nats://RELAY/QUEUE: copies of the queue's streams in a NATS cluster, when map creates them")
 	fl.StringVar(&v.ep.tokenFile, "token-file", "", "--via: read the shared token from this file (default: $FARPIPE_TOKEN or the fp:// address)")
 	fl.BoolVar(&v.ep.noEncrypt, "no-encrypt", false, "--via: do not encrypt (trusted networks only)")
 	fl.StringVar(&v.ep.cert, "cert", "", "--via: mutual TLS: this side's certificate (PEM)")
@@ -71,7 +73,7 @@ func addVia(cmd *cobra.Command, f *mapFlags) {
 				if len(v.addrs) > 1 {
 					return usagef("map: --via %s is a work queue: give it alone, without other --via", displayAddr(addr))
 				}
-				return runMapQueue(cmd.Context(), f, addr, cmd.Flags().Changed("jobs"))
+				return runMapQueue(cmd.Context(), f, addr, v.replicas, cmd.Flags().Changed("jobs"))
 			}
 		}
 		return runMapVia(cmd.Context(), f, v)

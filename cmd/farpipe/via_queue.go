@@ -55,12 +55,15 @@ func (e *queueFailure) Error() string {
 	return msg + fmt.Sprintf("; first record %q", e.first)
 }
 
-func runMapQueue(ctx context.Context, f *mapFlags, addr string, jobsSet bool) error {
+func runMapQueue(ctx context.Context, f *mapFlags, addr string, replicas int, jobsSet bool) error {
 	cfg, mc, err := f.config()
 	if err != nil {
 		return err
 	}
-	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{})
+	if replicas < 1 || replicas > 5 {
+		return usagef("map: --replicas must be from 1 to 5")
+	}
+	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{Replicas: replicas})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			return cerr

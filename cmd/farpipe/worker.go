@@ -19,8 +19,9 @@ import (
 
 // workerFlags are the flags of farpipe worker.
 type workerFlags struct {
-	jobs    int
-	ackWait time.Duration
+	jobs     int
+	ackWait  time.Duration
+	replicas int
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -61,6 +62,7 @@ chunks go back on the queue for other workers, and the worker exits 130/143.
 	}
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", 1, "chunks run at once on this host")
+	fl.IntVar(&f.replicas, "replicas", 1, "copies of the queue's streams in a NATS cluster, when this worker creates them")
 	fl.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "a chunk whose worker shows no progress for this long goes to another worker (set on the queue by the workers)")
 	return cmd
 }
@@ -76,8 +78,8 @@ type worker struct {
 }
 
 func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) error {
-	if f.jobs < 1 || f.ackWait < 100*time.Millisecond {
-		return usagef("worker: --jobs must be at least 1 and --ack-wait at least 100ms")
+	if f.jobs < 1 || f.ackWait < 100*time.Millisecond || f.replicas < 1 || f.replicas > 5 {
+		return usagef("worker: --jobs must be at least 1, --ack-wait at least 100ms and --replicas from 1 to 5")
 	}
 	if !broker.QueueScheme(addr) {
 		return usagef("worker: %q is not a work queue: write nats://RELAY[:PORT]/QUEUE", displayAddr(addr))
@@ -86,7 +88,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 	if err != nil {
 		return usagef("worker: cannot run %s: %v", argv[0], err)
 	}
-	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait})
+	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait, Replicas: f.replicas})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			return cerr

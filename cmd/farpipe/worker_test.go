@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,4 +294,58 @@ func TestWorkerUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, %q", args, r.code, r.stderr)
 		}
 	}
+}
+
+// BenchmarkViaQueue compares map --via QUEUE with two local cat workers to
+// local map -j 2 -- cat on 64 MiB of lines from a pipe; it reports both
+// rates and their ratio (the goal: at least 0.5).
+func BenchmarkViaQueue(b *testing.B) {
+	t := &testing.T{} // for command, which only calls t.Helper
+	url := queueRelayB(b)
+	addr := url + "/bench"
+	var workers []*exec.Cmd
+	for range 2 {
+		w := command(t, "worker", addr, "--", "cat")
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		workers = append(workers, w)
+	}
+	defer func() {
+		for _, w := range workers {
+			w.Process.Kill()
+			w.Wait()
+		}
+	}()
+	in := bytes.Repeat([]byte("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 abcdefghijklmno\n"), 64<<20/100)
+	run := func(args ...string) time.Duration {
+		cmd := command(t, append([]string{"map"}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), io.Discard, &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%v: %v %s", args, err, stderr.Bytes())
+		}
+		return time.Since(start)
+	}
+	var local, queue time.Duration
+	b.SetBytes(int64(2 * len(in)))
+	for b.Loop() {
+		local += run("-j", "2", "--", "cat")
+		queue += run("--via", addr)
+	}
+	b.ReportMetric(float64(len(in)*b.N)/local.Seconds()/1e6, "local-MB/s")
+	b.ReportMetric(float64(len(in)*b.N)/queue.Seconds()/1e6, "queue-MB/s")
+	b.ReportMetric(local.Seconds()/queue.Seconds(), "ratio")
+}
+
+func queueRelayB(b *testing.B) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := relay.Start(ctx, relay.Config{Listen: "127.0.0.1:0", StoreDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s.ClientURL()
 }
