@@ -38,7 +38,7 @@ asks. CMD gets FARPIPE_CHUNK and FARPIPE_OFFSET as under local map; its
 standard error goes to the worker's, line by line, and its last lines go
 back to map with a failure.
 
-While CMD runs, the worker tells the queue every --ack-wait/4 that the chunk
+While CMD runs, the worker tells the queue every --ack-wait/5 that the chunk
 is in progress, so a live worker never loses a long chunk. A worker that
 dies (kill -9, host down, network cut) stops doing so, and its chunks go to
 other workers after --ack-wait; a chunk that runs twice has its output
@@ -96,7 +96,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 		return fmt.Errorf("farpipe: worker: %s", trimPrefix(err))
 	}
 	defer q.Close()
-	w := &worker{q: q, runner: newMapRunner(path, argv, 0, false), every: f.ackWait / 4}
+	w := &worker{q: q, runner: newMapRunner(path, argv, 0, false), every: f.ackWait / 5}
 	var wg sync.WaitGroup
 	for range f.jobs {
 		wg.Add(1)
@@ -167,9 +167,10 @@ func (w *worker) serve(ctx context.Context, work broker.Work) {
 	go func() { // progress reports while the chunk is ours
 		defer hb.Done()
 		every := w.every
-		if a, ok := w.q.(interface{ AckWait() time.Duration }); ok && a.AckWait()/4 < every {
-			every = a.AckWait() / 4 // another worker set a shorter one
+		if a, ok := w.q.(interface{ AckWait() time.Duration }); ok && a.AckWait()/5 < every {
+			every = a.AckWait() / 5 // another worker set a shorter one
 		}
+		work.Progress() // the time it took to get here counts
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {

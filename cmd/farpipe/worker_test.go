@@ -215,14 +215,15 @@ func TestMapViaQueueFailure(t *testing.T) {
 	}
 }
 
-// TestMapViaQueueHeartbeat: a chunk that runs three times the ack wait on
+// TestMapViaQueueHeartbeat: a chunk that runs 2.5 times the ack wait on
 // a live worker is not given to the other worker: it runs once.
 func TestMapViaQueueHeartbeat(t *testing.T) {
 	addr := queueRelay(t) + "/slow"
 	runs := filepath.Join(t.TempDir(), "runs")
 	for range 2 {
-		startWorker(t, command(t, "worker", "--ack-wait", "2s", addr, "--", "sh", "-c",
-			`echo "$FARPIPE_CHUNK" >> `+runs+`; sleep 6; cat`))
+		// Progress every 800 ms: a margin of four for a loaded machine.
+		startWorker(t, command(t, "worker", "--ack-wait", "4s", addr, "--", "sh", "-c",
+			`echo "$FARPIPE_CHUNK" >> `+runs+`; sleep 10; cat`))
 	}
 	in := seqInput(2)
 	code, stderr, sum, _ := runMapQueueCmd(t, in, nil, "--via", addr, "--records", "1")
