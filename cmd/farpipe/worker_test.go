@@ -21,9 +21,15 @@ import (
 // queueRelay starts an in-process relay on loopback and returns its URL.
 func queueRelay(t *testing.T) string {
 	t.Helper()
+	return queueRelaySized(t, 0)
+}
+
+// queueRelaySized is queueRelay with messages of at most maxPayload bytes.
+func queueRelaySized(t *testing.T, maxPayload int) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := relay.Start(ctx, relay.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	s, err := relay.Start(ctx, relay.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), MaxPayload: maxPayload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +180,32 @@ func TestMapViaQueueWorkerKilled(t *testing.T) {
 	case <-workers[0].exited:
 	default:
 		t.Fatal("the killed worker still runs")
+	}
+}
+
+// TestMapViaQueueLargeOutputs: outputs several times larger than a
+// message (64 KiB here) come back in parts, whole and in order, as local
+// map writes them; --block is cut to fit a message.
+func TestMapViaQueueLargeOutputs(t *testing.T) {
+	addr := queueRelaySized(t, 64<<10) + "/large"
+	triple := []string{"awk", "{ print; print; print }"}
+	for range 2 {
+		startWorker(t, command(t, append([]string{"worker", "-j", "2", addr, "--"}, triple...)...))
+	}
+	in := seqInput(200000)
+	local := runMapCmd(t, in, false, append([]string{"--block", "56KiB", "--"}, triple...)...)
+	if local.code != 0 {
+		t.Fatalf("local map: exit %d: %s", local.code, local.stderr)
+	}
+	for _, args := range [][]string{{}, {"-j", "3"}} {
+		code, stderr, sum, n := runMapQueueCmd(t, in, nil, append([]string{"--via", addr}, args...)...)
+		if code != 0 || sum != sha256.Sum256(local.stdout) {
+			t.Fatalf("%q: exit %d, %d bytes of %d; stderr: %s", args, code, n, len(local.stdout), stderr)
+		}
+	}
+	code, stderr, _, _ := runMapQueueCmd(t, in, nil, "--via", addr, "--block", "1MiB")
+	if code != 2 || !strings.Contains(stderr, "more than a message of the relay") {
+		t.Fatalf("--block 1MiB over 64 KiB messages: exit %d: %s", code, stderr)
 	}
 }
 
