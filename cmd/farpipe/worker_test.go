@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/relay"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // queueRelay starts an in-process relay on loopback and returns its URL.
@@ -311,6 +313,53 @@ func TestWorkerSignal(t *testing.T) {
 	<-done
 	if code != 0 || sum != sha256.Sum256(in) {
 		t.Fatalf("map exit %d; stderr: %s", code, stderr)
+	}
+}
+
+// TestMapViaQueueSignal: map interrupted while its chunks wait on the
+// queue (no worker yet) exits 130 and takes them off the queue.
+func TestMapViaQueueSignal(t *testing.T) {
+	url := queueRelay(t)
+	cmd := command(t, "map", "--via", url+"/intr", "--records", "1")
+	done := background(t, cmd, bytes.NewReader(seqInput(10)))
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	queued := func() uint64 {
+		s, err := js.Stream(ctx, "FARPIPE_WORK_intr")
+		if err != nil {
+			return 0
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return info.State.Msgs
+	}
+	for queued() < 8 { // map's window
+		select {
+		case r := <-done:
+			t.Fatalf("map exited %d: %s", r.code, r.stderr)
+		case <-ctx.Done():
+			t.Fatal("the chunks did not reach the queue within 60 s")
+		case <-time.After(20 * time.Millisecond): // polls the stream
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	r := within(t, done)
+	if r.code != 130 {
+		t.Fatalf("exit %d, want 130: %s", r.code, r.stderr)
+	}
+	if n := queued(); n != 0 {
+		t.Fatalf("%d chunks left on the queue", n)
 	}
 }
 
