@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -205,10 +206,24 @@ func TestMapViaQueueLargeOutputs(t *testing.T) {
 			t.Fatalf("%q: exit %d, %d bytes of %d; stderr: %s", args, code, n, len(local.stdout), stderr)
 		}
 	}
+	// --unordered: the same lines, each chunk's output whole.
+	cmd := command(t, "map", "--via", addr, "--unordered")
+	r := start(t, cmd, bytes.NewReader(in))()
+	if r.code != 0 || !sameLines(r.stdout, local.stdout) {
+		t.Fatalf("--unordered: exit %d, %d bytes of %d: %s", r.code, len(r.stdout), len(local.stdout), r.stderr)
+	}
 	code, stderr, _, _ := runMapQueueCmd(t, in, nil, "--via", addr, "--block", "1MiB")
 	if code != 2 || !strings.Contains(stderr, "more than a message of the relay") {
 		t.Fatalf("--block 1MiB over 64 KiB messages: exit %d: %s", code, stderr)
 	}
+}
+
+// sameLines reports whether a and b hold the same lines, in any order.
+func sameLines(a, b []byte) bool {
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	slices.Sort(la)
+	slices.Sort(lb)
+	return slices.Equal(la, lb)
 }
 
 // TestMapViaQueueFailure: a command that fails on one chunk stops map with
