@@ -83,6 +83,8 @@ type workQueue struct {
 
 	consMu sync.Mutex
 	cons   jetstream.Consumer // the workers' consumer, made by the first Take
+
+	bufs sync.Pool // *[]byte of MaxItem capacity: outputs being stored
 }
 
 // OpenQueue opens the queue at addr, nats://[LOGIN@]HOST[:PORT][,HOST...]/QUEUE[?SETTINGS]
@@ -238,6 +240,20 @@ func (q *workQueue) AckWait() time.Duration {
 	return q.opts.AckWait
 }
 
+// getBuf returns an empty buffer for a message of output.
+func (q *workQueue) getBuf() []byte {
+	if b, ok := q.bufs.Get().(*[]byte); ok && cap(*b) == q.MaxItem() {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, q.MaxItem())
+}
+
+func (q *workQueue) putBuf(b []byte) {
+	if b != nil {
+		q.bufs.Put(&b)
+	}
+}
+
 // queueToken returns a random token for subjects and ids.
 func queueToken() string {
 	var b [10]byte
@@ -308,8 +324,14 @@ type queueWork struct {
 }
 
 func (w *queueWork) Item() broker.WorkItem { return w.item }
-func (w *queueWork) Progress() error       { return w.msg.InProgress() }
-func (w *queueWork) GiveBack() error       { return w.msg.Nak() }
+
+// Progress may be called at any time, from any goroutine.
+func (w *queueWork) Progress() error { return w.msg.InProgress() }
+func (w *queueWork) GiveBack() error {
+	w.q.putBuf(w.buf)
+	w.buf = nil
+	return w.msg.Nak()
+}
 
 func (w *queueWork) subject(last string) string {
 	return "farpipe.result." + w.q.name + "." + w.run + "." + last
@@ -326,7 +348,7 @@ func (w *queueWork) Write(p []byte) (int, error) {
 			}
 		}
 		if w.buf == nil {
-			w.buf = make([]byte, 0, min(max, 64<<10))
+			w.buf = w.q.getBuf()
 		}
 		k := min(len(p), max-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
@@ -373,6 +395,7 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	if _, err := w.q.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(20)); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.name, err)
 	}
+	w.q.putBuf(w.buf)
 	w.buf = nil
 	if err := w.msg.DoubleAck(ctx); err != nil {
 		return fmt.Errorf("farpipe: queue %s: the result is stored but the item could not be taken off the queue (it will run again, and its second result be dropped): %w", w.q.name, err)

@@ -110,7 +110,14 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 }
 
 // slot takes chunks one at a time and runs them, until ctx ends.
+//
+// A chunk's result is stored in the background while the slot takes the
+// next chunk (the command has ended: the slot is free); the slot waits for
+// it before it stores the next one, so that at most two chunks, and one
+// result being stored, are a slot's at a time.
 func (w *worker) slot(ctx context.Context) {
+	var storing sync.WaitGroup // the last chunk's result
+	defer storing.Wait()
 	for {
 		work, err := w.q.Take(ctx)
 		if ctx.Err() != nil {
@@ -131,7 +138,7 @@ func (w *worker) slot(ctx context.Context) {
 			continue
 		}
 		w.takeWorked()
-		w.serve(ctx, work)
+		w.serve(ctx, work, &storing)
 	}
 }
 
@@ -153,9 +160,9 @@ func (w *worker) takeWorked() {
 	}
 }
 
-// serve runs the command on one chunk and stores its result, or gives the
-// chunk back.
-func (w *worker) serve(ctx context.Context, work broker.Work) {
+// serve runs the command on one chunk, then stores its result in the
+// background (storing), or gives the chunk back.
+func (w *worker) serve(ctx context.Context, work broker.Work, storing *sync.WaitGroup) {
 	item := work.Item()
 	c := &flow.Chunk{Data: item.Data, Size: int64(len(item.Data))}
 	c.Seq, _ = strconv.ParseInt(item.Meta["Chunk"], 10, 64)
@@ -182,18 +189,20 @@ func (w *worker) serve(ctx context.Context, work broker.Work) {
 			}
 		}
 	}()
-	defer func() {
+	stop := func() {
 		stopHB()
 		hb.Wait()
-	}()
+	}
 
 	state, tail, err := w.runner.runOnce(ctx, c, work)
 	var st broker.WorkStatus
 	switch {
 	case ctx.Err() != nil:
+		stop()
 		work.GiveBack()
 		return
 	case err != nil && state != nil: // its output could not be stored
+		stop()
 		w.runner.line(fmt.Sprintf("farpipe: worker: chunk %d: %s; it goes back on the queue\n", c.Seq, trimPrefix(err)))
 		work.GiveBack()
 		return
@@ -202,12 +211,18 @@ func (w *worker) serve(ctx context.Context, work broker.Work) {
 	default:
 		st = workStatus(w.runner.argv[0], state, tail)
 	}
-	if err := work.Finish(ctx, st); err != nil {
-		if ctx.Err() == nil {
-			w.runner.line(fmt.Sprintf("farpipe: worker: chunk %d: %s\n", c.Seq, trimPrefix(err)))
+	storing.Wait() // the result before
+	storing.Add(1)
+	go func() {
+		defer storing.Done()
+		defer stop()
+		if err := work.Finish(ctx, st); err != nil {
+			if ctx.Err() == nil {
+				w.runner.line(fmt.Sprintf("farpipe: worker: chunk %d: %s\n", c.Seq, trimPrefix(err)))
+			}
+			work.GiveBack()
 		}
-		work.GiveBack()
-	}
+	}()
 }
 
 // workStatus is the status a command ended with, and a line saying so.
