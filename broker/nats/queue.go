@@ -261,8 +261,8 @@ func queueToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// oneLine makes s fit a header value.
-func oneLine(s string) string {
+// queueOneLine makes s fit a header value.
+func queueOneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '
@@ -389,8 +389,8 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	m.Data = body
 	m.Header.Set(hdrQueueID, w.item.ID)
 	m.Header.Set(hdrQueueStatus, strconv.Itoa(st.Code))
-	m.Header.Set(hdrQueueNote, oneLine(st.Note))
-	m.Header.Set(hdrQueueWorker, oneLine(w.q.opts.Worker))
+	m.Header.Set(hdrQueueNote, queueOneLine(st.Note))
+	m.Header.Set(hdrQueueWorker, queueOneLine(w.q.opts.Worker))
 	m.Header.Set(hdrQueueParts, strconv.Itoa(len(w.parts)))
 	if _, err := w.q.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(20)); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.name, err)

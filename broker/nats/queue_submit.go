@@ -70,7 +70,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	m.Header.Set(hdrQueueRun, s.run)
 	m.Header.Set(hdrQueueID, item.ID)
 	for k, v := range item.Meta {
-		m.Header.Set(hdrQueueMeta+k, oneLine(v))
+		m.Header.Set(hdrQueueMeta+k, queueOneLine(v))
 	}
 	_, err := s.q.js.PublishMsg(ctx, m, jetstream.WithMsgID(s.run+"."+item.ID), jetstream.WithRetryAttempts(20))
 	if err != nil {
@@ -143,7 +143,7 @@ func (s *queueSubmission) collect() {
 		}
 		s.mu.Unlock()
 		if perr != nil {
-			r.Output = io.NopCloser(errReader{perr})
+			r.Output = io.NopCloser(queueErrReader{perr})
 		}
 		if !first {
 			r.Output.Close() // a second run of an item, or one given up
@@ -190,9 +190,9 @@ type queueWaiter struct {
 	got bool // a result was handed out: drop the others
 }
 
-type errReader struct{ err error }
+type queueErrReader struct{ err error }
 
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+func (e queueErrReader) Read([]byte) (int, error) { return 0, e.err }
 
 // queuePartReader reads a result stored in parts, one message at a time;
 // Close deletes the parts.

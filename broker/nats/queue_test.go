@@ -16,7 +16,11 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// queueLeaks fails the test if it leaves a goroutine behind; call it
+// first, so that it runs after every other cleanup.
+func queueLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
 
 // queueRelay starts an in-process relay on loopback with messages of at
 // most maxPayload bytes (0: NATS's default) and returns its URL.
@@ -44,9 +48,9 @@ func openQueue(t *testing.T, addr string, ackWait time.Duration) broker.Queue {
 	return q
 }
 
-// serveN takes n items from q and answers each with f(data), status 0.
+// queueServeN takes n items from q and answers each with f(data), status 0.
 // It returns when they are done or ctx ends.
-func serveN(ctx context.Context, q broker.Queue, n int, f func([]byte) []byte) error {
+func queueServeN(ctx context.Context, q broker.Queue, n int, f func([]byte) []byte) error {
 	for range n {
 		w, err := q.Take(ctx)
 		if err != nil {
@@ -65,6 +69,7 @@ func serveN(ctx context.Context, q broker.Queue, n int, f func([]byte) []byte) e
 // TestQueueRoundTrip: items of every size come back through workers, the
 // outputs larger than a message in parts, whole and in place.
 func TestQueueRoundTrip(t *testing.T) {
+	queueLeaks(t)
 	for _, tt := range []struct {
 		name       string
 		maxPayload int
@@ -86,7 +91,7 @@ func TestQueueRoundTrip(t *testing.T) {
 			defer sub.Close()
 			quad := func(b []byte) []byte { return bytes.Repeat(b, 4) }
 			served := make(chan error, 1)
-			go func() { served <- serveN(ctx, work, len(tt.sizes), quad) }()
+			go func() { served <- queueServeN(ctx, work, len(tt.sizes), quad) }()
 			var items [][]byte
 			for i, n := range tt.sizes {
 				data := make([]byte, min(n, work.MaxItem()))
@@ -118,6 +123,7 @@ func TestQueueRoundTrip(t *testing.T) {
 // loses it to another worker after the ack wait; when both finish it, the
 // producer gets one result.
 func TestQueueRedeliveryDeduped(t *testing.T) {
+	queueLeaks(t)
 	addr := queueRelay(t, 0) + "/dup"
 	prod := openQueue(t, addr, 0)
 	w1, w2 := openQueue(t, addr, 500*time.Millisecond), openQueue(t, addr, 500*time.Millisecond)
@@ -164,6 +170,7 @@ func TestQueueRedeliveryDeduped(t *testing.T) {
 // TestQueueProgressKeepsItem: a worker that reports progress keeps its
 // item past the ack wait; another worker gets nothing.
 func TestQueueProgressKeepsItem(t *testing.T) {
+	queueLeaks(t)
 	addr := queueRelay(t, 0) + "/hb"
 	prod := openQueue(t, addr, 0)
 	w1, w2 := openQueue(t, addr, time.Second), openQueue(t, addr, time.Second)
@@ -216,6 +223,7 @@ func TestQueueProgressKeepsItem(t *testing.T) {
 }
 
 func TestQueueAddress(t *testing.T) {
+	queueLeaks(t)
 	for _, addr := range []string{"nats://127.0.0.1:1/", "nats://127.0.0.1:1/a.b", "nats://127.0.0.1:1/a/b", "nats://127.0.0.1:1"} {
 		if _, _, err := queueAddr(addr); err == nil {
 			t.Errorf("%s: no error", addr)
