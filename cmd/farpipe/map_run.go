@@ -111,7 +111,7 @@ func (r *mapRunner) job(ctx context.Context, c *flow.Chunk, out *flow.Output) er
 
 // runOnce runs the command once with the chunk on its standard input and
 // its standard output to out.
-func (r *mapRunner) runOnce(ctx context.Context, c *flow.Chunk, out *flow.Output) (*os.ProcessState, []string, error) {
+func (r *mapRunner) runOnce(ctx context.Context, c *flow.Chunk, out io.Writer) (*os.ProcessState, []string, error) {
 	var p mapPipes
 	defer p.close()
 	if err := p.open(); err != nil {

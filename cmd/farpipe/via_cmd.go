@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/broker"
 	"github.com/farpipe/farpipe/flow"
 	"github.com/spf13/cobra"
 )
@@ -16,8 +17,9 @@ import (
 // viaFlags are the flags of map --via: the exec servers, and how to reach
 // them (the endpoint flags that apply to a dialing side).
 type viaFlags struct {
-	addrs []string
-	ep    endpointFlags
+	addrs    []string
+	ep       endpointFlags
+	replicas int // of a work queue's streams
 }
 
 const viaHelp = `With --via ADDR (once per server), each chunk goes to a "farpipe exec
@@ -37,7 +39,8 @@ commands. The token, --no-encrypt and the certificates work as for send.
 func addVia(cmd *cobra.Command, f *mapFlags) {
 	v := &viaFlags{ep: endpointFlags{peerVerb: "exec"}} // the side of connect
 	fl := cmd.Flags()
-	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers)`)
+	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers), or on the workers of the queue nats://RELAY/QUEUE`)
+	fl.IntVar(&v.replicas, "replicas", 1, "--via nats://RELAY/QUEUE: copies of the queue's streams in a NATS cluster, when map creates them")
 	fl.StringVar(&v.ep.tokenFile, "token-file", "", "--via: read the shared token from this file (default: $FARPIPE_TOKEN or the fp:// address)")
 	fl.BoolVar(&v.ep.noEncrypt, "no-encrypt", false, "--via: do not encrypt (trusted networks only)")
 	fl.StringVar(&v.ep.cert, "cert", "", "--via: mutual TLS: this side's certificate (PEM)")
@@ -47,9 +50,10 @@ func addVia(cmd *cobra.Command, f *mapFlags) {
 	fl.DurationVar(&v.ep.keepalive, "keepalive-timeout", 4*time.Second, "--via: a connection on which nothing arrives for this long counts as dropped")
 	fl.StringVar(&v.ep.window, "window", "256KiB", "--via: most bytes in flight per chunk's session; every session allocates its buffers anew")
 	v.ep.backoffMax = 500 * time.Millisecond
-	cmd.Long = strings.Replace(cmd.Long, "Exit status:", viaHelp+"Exit status:", 1)
+	cmd.Long = strings.Replace(cmd.Long, "Exit status:", viaHelp+viaQueueHelp+"Exit status:", 1)
 	cmd.Use = "map [flags] -- CMD [ARGS...]\n  farpipe map [flags] --via ADDR [--via ADDR...]"
-	cmd.Example += "\n  farpipe map --via fp://hostA:7000/#TOKEN --via fp://hostB:7000/#TOKEN -j 4 < big.log"
+	cmd.Example += "\n  farpipe map --via fp://hostA:7000/#TOKEN --via fp://hostB:7000/#TOKEN -j 4 < big.log" +
+		"\n  farpipe map --via nats://relay.example:4222/logs < big.log   (with farpipe worker on other hosts)"
 	args, run := cmd.Args, cmd.RunE
 	cmd.Args = func(cmd *cobra.Command, a []string) error {
 		if len(v.addrs) == 0 {
@@ -63,6 +67,14 @@ func addVia(cmd *cobra.Command, f *mapFlags) {
 	cmd.RunE = func(cmd *cobra.Command, a []string) error {
 		if len(v.addrs) == 0 {
 			return run(cmd, a)
+		}
+		for _, addr := range v.addrs {
+			if broker.QueueScheme(addr) {
+				if len(v.addrs) > 1 {
+					return usagef("map: --via %s is a work queue: give it alone, without other --via", displayAddr(addr))
+				}
+				return runMapQueue(cmd.Context(), f, addr, v.replicas, cmd.Flags().Changed("jobs"))
+			}
 		}
 		return runMapVia(cmd.Context(), f, v)
 	}
