@@ -346,18 +346,24 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 		}
 		switch {
 		case f.sessions == 1:
-			logf("%s, run:\n\n    %s\n\nThe address serves one pipe only.", where, f.peerCommand(ln))
+			logf("%s, run:\n\n    %s\n\nThe address serves one pipe only.", where, f.peerCommand(ln, addr))
 		default:
-			logf("%s, run:\n\n    %s\n\nThe address admits any number of peers while %s runs (--once: a single one).", where, f.peerCommand(ln), f.verb)
+			logf("%s, run:\n\n    %s\n\nThe address admits any number of peers while %s runs (--once: a single one).", where, f.peerCommand(ln, addr), f.verb)
 		}
 	}
 	return ln, nil
 }
 
 // peerCommand is the command the other host runs to connect to ln.
-func (f *endpointFlags) peerCommand(ln *farpipe.Listener) string {
+func (f *endpointFlags) peerCommand(ln *farpipe.Listener, addr string) string {
 	u := ln.URL() // already right for a local transport
-	if host := publicHost(ln.Addr()); host != "" {
+	if transport.IsRendezvous(addr) {
+		// The address as given, with the relay's login the peer needs too.
+		if i := strings.LastIndexByte(addr, '#'); i >= 0 {
+			addr = addr[:i]
+		}
+		u = addr + "#" + ln.Token()
+	} else if host := publicHost(ln.Addr()); host != "" {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		u = (&url.URL{Scheme: farpipe.Scheme, Host: net.JoinHostPort(host, port), Path: "/", Fragment: ln.Token()}).String()
 	}

@@ -50,7 +50,7 @@ func (l *listener) claim(ctx context.Context) error {
 	case errors.Is(err, natsgo.ErrNoResponders):
 		// free
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by a subscriber that is not farpipe: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
+		return fmt.Errorf("farpipe: pipe %q on the relay %s is taken: its subscriber did not answer within %s (a busy farpipe, or not farpipe): pick another name: %w", l.a.name, l.a.relay(), probeTimeout, syscall.EADDRINUSE)
 	case err != nil:
 		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	default:

@@ -75,6 +75,7 @@ func (p *pool) get(ctx context.Context, a addr) (*shared, error) {
 	s := &shared{key: key, conns: make(map[*conn]struct{})}
 	opts := []natsgo.Option{
 		natsgo.Name("farpipe"),
+		natsgo.DontRandomize(), // the servers given first, in order, then those the cluster told of
 		natsgo.MaxReconnects(-1),
 		natsgo.ReconnectWait(reconnectWait),
 		natsgo.ReconnectJitter(reconnectJitter, reconnectJitter),
@@ -134,6 +135,8 @@ func (p *pool) dial(ctx context.Context, a addr, servers []string, opts []natsgo
 			nc.Close()
 		}
 		return nil, fmt.Errorf("farpipe: connecting to the relay: %w", ctx.Err())
+	case errors.Is(err, natsgo.ErrAuthorization):
+		return nil, fmt.Errorf("farpipe: the relay at %s refused the login: give its token or user in the address, nats://TOKEN@HOST/NAME or nats://USER:PASSWORD@HOST/NAME (%w)", a.relay(), err)
 	case err != nil:
 		return nil, fmt.Errorf("farpipe: cannot reach the relay at %s: %w", strings.Join(a.servers, ","), err)
 	}
