@@ -79,11 +79,16 @@ type Publisher interface {
 	// holds, and its position in the stream, or (nil, 0, nil).
 	Last(ctx context.Context) (data []byte, pos uint64, err error)
 	// Publish sends m and returns at once, or waits while too many
-	// messages are unconfirmed. ack receives nil when m is stored, or the
-	// error. When after is non-zero the message is stored only if the
+	// messages are unconfirmed. ack is called once, from any goroutine,
+	// with m's position in the stream when it is stored, or the error.
+	// When after is non-zero the message is stored only if the
 	// publisher's last stored message is at position after (else ack gets
 	// ErrConflict): a restarted publisher's first message.
-	Publish(ctx context.Context, m Message, after uint64, ack func(error)) error
+	Publish(ctx context.Context, m Message, after uint64, ack func(pos uint64, err error)) error
+	// Remove removes the message at pos, which this publisher stored:
+	// after a refused message, Pub removes the later ones that were stored,
+	// so that the stream holds its input up to the refused one.
+	Remove(ctx context.Context, pos uint64) error
 	// Close waits for no confirmation; messages not yet confirmed may or
 	// may not be stored.
 	Close() error

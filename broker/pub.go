@@ -330,7 +330,7 @@ func (pk *packer) flush(ctx context.Context) error {
 // fullError adds to a publishing error which records are not stored.
 func fullError(id string, rec uint64, err error) error {
 	if errors.Is(err, ErrFull) {
-		return fmt.Errorf("%w; publisher %s: records from #%d on (counting from 0) are not all stored", err, id, rec)
+		return fmt.Errorf("%w; publisher %s: records from #%d on (counting from 0) are not stored", err, id, rec)
 	}
 	return fmt.Errorf("%w (publisher %s, from record #%d on)", err, id, rec)
 }

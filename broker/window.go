@@ -35,7 +35,8 @@ type entry struct {
 	rec    uint64 // index of its first record
 	nrec   int    // whole records it completes
 	nbytes int
-	state  int // pending, stored or failed
+	pos    uint64 // where it is stored
+	state  int    // pending, stored or failed
 	err    error
 }
 
@@ -54,7 +55,8 @@ func newWindow(p Publisher, cfg PubConfig) *window {
 func (w *window) publish(ctx context.Context, m Message, after, rec uint64, nrec, nbytes int) error {
 	for {
 		w.mu.Lock()
-		room, bad := w.unresolved < w.max, w.failed > 0
+		w.prune()
+		room, bad := w.unresolved < w.max && len(w.entries) < 4*w.max, w.failed > 0
 		w.mu.Unlock()
 		if bad {
 			if err := w.recover(ctx); err != nil {
@@ -71,7 +73,6 @@ func (w *window) publish(ctx context.Context, m Message, after, rec uint64, nrec
 	}
 	e := &entry{m: m, after: after, rec: rec, nrec: nrec, nbytes: nbytes}
 	w.mu.Lock()
-	w.prune()
 	w.entries = append(w.entries, e)
 	w.mu.Unlock()
 	w.send(ctx, e)
@@ -84,18 +85,18 @@ func (w *window) send(ctx context.Context, e *entry) {
 	e.state = pending
 	w.unresolved++
 	w.mu.Unlock()
-	err := w.p.Publish(ctx, e.m, e.after, func(err error) { w.resolve(e, err) })
+	err := w.p.Publish(ctx, e.m, e.after, func(pos uint64, err error) { w.resolve(e, pos, err) })
 	if err != nil {
-		w.resolve(e, err)
+		w.resolve(e, 0, err)
 	}
 }
 
-func (w *window) resolve(e *entry, err error) {
+func (w *window) resolve(e *entry, pos uint64, err error) {
 	w.mu.Lock()
 	if e.state == pending {
 		w.unresolved--
 		if err == nil {
-			e.state = stored
+			e.state, e.pos = stored, pos
 			w.records += uint64(e.nrec)
 			w.messages++
 			w.bytes += uint64(e.nbytes)
@@ -120,16 +121,17 @@ func (w *window) wait(ctx context.Context) error {
 	}
 }
 
-// prune drops the stored entries; w.mu is held.
+// prune drops the stored entries before the first that is not; later
+// stored ones stay, to be removed if an earlier one is refused. w.mu is
+// held.
 func (w *window) prune() {
-	kept := w.entries[:0]
-	for _, e := range w.entries {
-		if e.state != stored {
-			kept = append(kept, e)
-		}
+	i := 0
+	for i < len(w.entries) && w.entries[i].state == stored {
+		i++
 	}
-	clear(w.entries[len(kept):])
-	w.entries = kept
+	n := copy(w.entries, w.entries[i:])
+	clear(w.entries[n:])
+	w.entries = w.entries[:n]
 }
 
 // recover waits for every callback, then sends the failed messages again
@@ -152,14 +154,15 @@ func (w *window) recover(ctx context.Context) error {
 		w.prune()
 		var again []*entry
 		var first *entry
-		for _, e := range w.entries {
+		for i, e := range w.entries {
 			if e.state == failed {
 				if first == nil {
 					first = e
 				}
 				if !errors.Is(e.err, ErrTransient) {
+					later := w.entries[i+1:]
 					w.mu.Unlock()
-					return fullError(e.m.Publisher, e.rec, e.err)
+					return w.refused(ctx, e, later)
 				}
 				again = append(again, e)
 			}
@@ -184,6 +187,28 @@ func (w *window) recover(ctx context.Context) error {
 			w.send(ctx, e)
 		}
 	}
+}
+
+// refused ends publishing after the broker refused e: the messages after
+// it that were stored are removed, so that the stream holds the input up
+// to e's first record.
+func (w *window) refused(ctx context.Context, e *entry, later []*entry) error {
+	removed := 0
+	for _, l := range later {
+		if l.state != stored {
+			continue
+		}
+		if err := w.p.Remove(ctx, l.pos); err != nil {
+			return fmt.Errorf("%w; and a later message could not be removed (%v): the stream holds a gap before it", fullError(e.m.Publisher, e.rec, e.err), err)
+		}
+		w.mu.Lock()
+		w.records -= uint64(l.nrec)
+		w.messages--
+		w.bytes -= uint64(l.nbytes)
+		w.mu.Unlock()
+		removed++
+	}
+	return fullError(e.m.Publisher, e.rec, e.err)
 }
 
 // drain waits until every message sent is stored.

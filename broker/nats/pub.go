@@ -26,7 +26,7 @@ type publisher struct {
 
 type future struct {
 	f   jetstream.PubAckFuture
-	ack func(error)
+	ack func(uint64, error)
 }
 
 // maxAsync bounds the messages a publisher has unconfirmed.
@@ -56,10 +56,10 @@ func (p *publisher) watch() {
 			return
 		}
 		select {
-		case <-fu.f.Ok():
-			fu.ack(nil)
+		case pa := <-fu.f.Ok():
+			fu.ack(pa.Sequence, nil)
 		case err := <-fu.f.Err():
-			fu.ack(p.s.classify(err))
+			fu.ack(0, p.s.classify(err))
 		case <-p.quit:
 			return
 		}
@@ -79,7 +79,7 @@ func (p *publisher) Last(ctx context.Context) ([]byte, uint64, error) {
 }
 
 // Publish implements broker.Publisher.
-func (p *publisher) Publish(ctx context.Context, m broker.Message, after uint64, ack func(error)) error {
+func (p *publisher) Publish(ctx context.Context, m broker.Message, after uint64, ack func(uint64, error)) error {
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(m.ID)}
 	if after > 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(after))
@@ -94,6 +94,11 @@ func (p *publisher) Publish(ctx context.Context, m broker.Message, after uint64,
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// Remove implements broker.Publisher.
+func (p *publisher) Remove(ctx context.Context, pos uint64) error {
+	return p.s.s.DeleteMsg(ctx, pos)
 }
 
 // Close implements broker.Publisher.
