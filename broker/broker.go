@@ -85,10 +85,11 @@ type Publisher interface {
 	// publisher's last stored message is at position after (else ack gets
 	// ErrConflict): a restarted publisher's first message.
 	Publish(ctx context.Context, m Message, after uint64, ack func(pos uint64, err error)) error
-	// Remove removes the message at pos, which this publisher stored:
-	// after a refused message, Pub removes the later ones that were stored,
-	// so that the stream holds its input up to the refused one.
-	Remove(ctx context.Context, pos uint64) error
+	// Truncate removes the messages of this publisher stored after
+	// position after. When the broker refused or lost a message and stored
+	// later ones, Pub removes those, so that the stream holds the
+	// publisher's records in order, then sends them again.
+	Truncate(ctx context.Context, after uint64) error
 	// Close waits for no confirmation; messages not yet confirmed may or
 	// may not be stored.
 	Close() error

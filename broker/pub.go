@@ -175,6 +175,7 @@ func (pk *packer) resume(ctx context.Context, p Publisher) error {
 		return fmt.Errorf("farpipe: the last message of publisher %s in the stream (at %d) cannot be read (%w): give another --id", pk.cfg.ID, pos, err)
 	}
 	pk.after = pos
+	pk.w.floor = pos
 	if pk.cfg.Append {
 		// A record left in pieces by a dead run stays unfinished: Sub drops it.
 		pk.rec = recs

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -24,6 +26,8 @@ type window struct {
 	entries    []*entry // in the order sent, until confirmed
 	unresolved int      // entries waiting for their callback
 	failed     int      // entries whose callback reported an error
+	floor      uint64   // the position of the last message stored in order
+	gen        int      // how many times the entries were sent again
 	records    uint64   // stored
 	messages   uint64
 	bytes      uint64
@@ -31,6 +35,7 @@ type window struct {
 
 type entry struct {
 	m      Message
+	id     string // m.ID as first sent
 	after  uint64
 	rec    uint64 // index of its first record
 	nrec   int    // whole records it completes
@@ -71,7 +76,7 @@ func (w *window) publish(ctx context.Context, m Message, after, rec uint64, nrec
 			return err
 		}
 	}
-	e := &entry{m: m, after: after, rec: rec, nrec: nrec, nbytes: nbytes}
+	e := &entry{m: m, id: m.ID, after: after, rec: rec, nrec: nrec, nbytes: nbytes}
 	w.mu.Lock()
 	w.entries = append(w.entries, e)
 	w.mu.Unlock()
@@ -127,6 +132,7 @@ func (w *window) wait(ctx context.Context) error {
 func (w *window) prune() {
 	i := 0
 	for i < len(w.entries) && w.entries[i].state == stored {
+		w.floor = w.entries[i].pos
 		i++
 	}
 	n := copy(w.entries, w.entries[i:])
@@ -134,43 +140,45 @@ func (w *window) prune() {
 	w.entries = w.entries[:n]
 }
 
-// recover waits for every callback, then sends the failed messages again
-// in order, until all are stored, an error is not transient, or retryFor
-// has passed since the first failure.
+// recover waits for every callback, then, when a message failed, removes
+// from the stream the messages stored after the last one stored in order
+// (so that the stream holds the records in order) and sends them all again
+// in order with new ids, until all are stored, an error is not transient,
+// or retryFor has passed without progress.
 func (w *window) recover(ctx context.Context) error {
 	begin := time.Now()
 	backoff := 50 * time.Millisecond
+	var floor uint64
 	for {
-		w.mu.Lock()
-		busy := w.unresolved > 0
-		w.mu.Unlock()
-		if busy {
-			if err := w.wait(ctx); err != nil {
-				return err
-			}
-			continue
+		if err := w.settle(ctx); err != nil {
+			return err
 		}
 		w.mu.Lock()
 		w.prune()
-		var again []*entry
+		if w.floor != floor { // progress: wait less
+			floor = w.floor
+			begin, backoff = time.Now(), 10*time.Millisecond
+		}
 		var first *entry
-		for i, e := range w.entries {
+		for _, e := range w.entries {
 			if e.state == failed {
-				if first == nil {
-					first = e
-				}
-				if !errors.Is(e.err, ErrTransient) {
-					later := w.entries[i+1:]
-					w.mu.Unlock()
-					return w.refused(ctx, e, later)
-				}
-				again = append(again, e)
+				first = e
+				break
 			}
 		}
 		w.failed = 0
 		w.mu.Unlock()
-		if len(again) == 0 {
+		if first == nil {
 			return nil
+		}
+		if errors.Is(first.err, ErrConflict) { // the later messages may be another's
+			return fullError(first.m.Publisher, first.rec, first.err)
+		}
+		if !errors.Is(first.err, ErrTransient) {
+			if err := w.truncate(ctx); err != nil {
+				return fmt.Errorf("%w; and the later messages could not be removed (%v): the stream may hold some of them", fullError(first.m.Publisher, first.rec, first.err), err)
+			}
+			return fullError(first.m.Publisher, first.rec, first.err)
 		}
 		if time.Since(begin) > w.retryFor {
 			return fmt.Errorf("farpipe: the broker did not confirm messages for %v: %w", w.retryFor, fullError(first.m.Publisher, first.rec, first.err))
@@ -183,32 +191,75 @@ func (w *window) recover(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 		backoff = min(2*backoff, 2*time.Second)
-		for _, e := range again {
-			w.send(ctx, e)
+		if err := w.truncate(ctx); err != nil {
+			if errors.Is(err, ErrTransient) {
+				first.err = err
+				w.mu.Lock()
+				w.failed++ // try again
+				w.mu.Unlock()
+				continue
+			}
+			return err
+		}
+		w.resend(ctx)
+	}
+}
+
+// settle waits until every message sent has had its callback.
+func (w *window) settle(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		busy := w.unresolved > 0
+		w.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		if err := w.wait(ctx); err != nil {
+			return err
 		}
 	}
 }
 
-// refused ends publishing after the broker refused e: the messages after
-// it that were stored are removed, so that the stream holds the input up
-// to e's first record.
-func (w *window) refused(ctx context.Context, e *entry, later []*entry) error {
-	removed := 0
-	for _, l := range later {
-		if l.state != stored {
-			continue
-		}
-		if err := w.p.Remove(ctx, l.pos); err != nil {
-			return fmt.Errorf("%w; and a later message could not be removed (%v): the stream holds a gap before it", fullError(e.m.Publisher, e.rec, e.err), err)
-		}
-		w.mu.Lock()
-		w.records -= uint64(l.nrec)
-		w.messages--
-		w.bytes -= uint64(l.nbytes)
-		w.mu.Unlock()
-		removed++
+// truncate removes the messages stored after the last one in order, and
+// takes them off the counts. No message is in flight.
+func (w *window) truncate(ctx context.Context) error {
+	w.mu.Lock()
+	floor := w.floor
+	w.mu.Unlock()
+	if err := w.p.Truncate(ctx, floor); err != nil {
+		return err
 	}
-	return fullError(e.m.Publisher, e.rec, e.err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.entries {
+		if e.state == stored {
+			e.state = failed
+			w.records -= uint64(e.nrec)
+			w.messages--
+			w.bytes -= uint64(e.nbytes)
+		}
+	}
+	return nil
+}
+
+// resend sends every entry again, in order, with new ids: those that were
+// removed from the stream would be taken for duplicates under their old
+// ones. No message is in flight.
+func (w *window) resend(ctx context.Context) {
+	w.mu.Lock()
+	w.gen++
+	again := slices.Clone(w.entries)
+	for i, e := range again {
+		e.m.ID = e.id + "-" + strconv.Itoa(w.gen)
+		e.after = 0
+		if i == 0 {
+			e.after = w.floor
+		}
+	}
+	w.mu.Unlock()
+	for _, e := range again {
+		w.send(ctx, e)
+	}
 }
 
 // drain waits until every message sent is stored.

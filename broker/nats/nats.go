@@ -86,6 +86,7 @@ func redact(addr string) string {
 type Stream struct {
 	nc      *natsgo.Conn
 	js      jetstream.JetStream
+	pubJS   jetstream.JetStream // of the publishers: asynchronous publishing
 	s       jetstream.Stream
 	name    string
 	release func()
@@ -121,7 +122,11 @@ func open(ctx context.Context, nc *natsgo.Conn, name string, cfg broker.StreamCo
 	if subj := s.CachedInfo().Config.Subjects; len(subj) != 1 || subj[0] != sc.Subjects[0] {
 		return nil, fmt.Errorf("farpipe: the server has a stream %s that farpipe did not make (its subjects are %v, not %s): give another stream name", name, subj, sc.Subjects[0])
 	}
-	return &Stream{nc: nc, js: js, s: s, name: name}, nil
+	pubJS, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxAsync), jetstream.WithPublishAsyncTimeout(PublishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("farpipe: JetStream: %w", err)
+	}
+	return &Stream{nc: nc, js: js, pubJS: pubJS, s: s, name: name}, nil
 }
 
 // streamConfig is the configuration of a new stream: file storage, limits,

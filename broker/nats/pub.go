@@ -37,11 +37,7 @@ func (s *Stream) Publisher(ctx context.Context, id string) (broker.Publisher, er
 	if err := broker.CheckID("publisher id", id); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(s.nc, jetstream.WithPublishAsyncMaxPending(maxAsync), jetstream.WithPublishAsyncTimeout(PublishTimeout))
-	if err != nil {
-		return nil, fmt.Errorf("farpipe: JetStream: %w", err)
-	}
-	p := &publisher{s: s, js: js, subject: s.subject(id), futures: make(chan future, maxAsync), quit: make(chan struct{}), done: make(chan struct{})}
+	p := &publisher{s: s, js: s.pubJS, subject: s.subject(id), futures: make(chan future, maxAsync), quit: make(chan struct{}), done: make(chan struct{})}
 	go p.watch()
 	return p, nil
 }
@@ -96,9 +92,21 @@ func (p *publisher) Publish(ctx context.Context, m broker.Message, after uint64,
 	}
 }
 
-// Remove implements broker.Publisher.
-func (p *publisher) Remove(ctx context.Context, pos uint64) error {
-	return p.s.s.DeleteMsg(ctx, pos)
+// Truncate implements broker.Publisher.
+func (p *publisher) Truncate(ctx context.Context, after uint64) error {
+	for {
+		m, err := p.s.s.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(p.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err == nil {
+			err = p.s.s.DeleteMsg(ctx, m.Sequence)
+		}
+		if err != nil {
+			return p.s.classify(err)
+		}
+		after = m.Sequence
+	}
 }
 
 // Close implements broker.Publisher.
@@ -106,7 +114,9 @@ func (p *publisher) Close() error {
 	p.once.Do(func() {
 		close(p.quit)
 		<-p.done
-		p.js.CleanupPublisher()
+		// Not js.CleanupPublisher: it races with the goroutine nats.go
+		// starts at the first publish, which then never ends (nats.go
+		// v1.55.0). The Stream's JetStream context ends with the connection.
 	})
 	return nil
 }
