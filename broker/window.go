@@ -28,6 +28,8 @@ type window struct {
 	failed     int      // entries whose callback reported an error
 	floor      uint64   // the position of the last message stored in order
 	gen        int      // how many times the entries were sent again
+	sent       uint64   // messages handed to the driver so far
+	disorder   bool     // the broker stored messages out of the order sent
 	records    uint64   // stored
 	messages   uint64
 	bytes      uint64
@@ -41,6 +43,8 @@ type entry struct {
 	nrec   int    // whole records it completes
 	nbytes int
 	pos    uint64 // where it is stored
+	seq    uint64 // w.sent when it was sent
+	acked  uint64 // w.sent when its confirmation came
 	state  int    // pending, stored or failed
 	err    error
 }
@@ -89,6 +93,8 @@ func (w *window) send(ctx context.Context, e *entry) {
 	w.mu.Lock()
 	e.state = pending
 	w.unresolved++
+	w.sent++
+	e.seq = w.sent
 	w.mu.Unlock()
 	err := w.p.Publish(ctx, e.m, e.after, func(pos uint64, err error) { w.resolve(e, pos, err) })
 	if err != nil {
@@ -101,7 +107,7 @@ func (w *window) resolve(e *entry, pos uint64, err error) {
 	if e.state == pending {
 		w.unresolved--
 		if err == nil {
-			e.state, e.pos = stored, pos
+			e.state, e.pos, e.acked = stored, pos, w.sent
 			w.records += uint64(e.nrec)
 			w.messages++
 			w.bytes += uint64(e.nbytes)
@@ -126,14 +132,43 @@ func (w *window) wait(ctx context.Context) error {
 	}
 }
 
-// prune drops the stored entries before the first that is not; later
-// stored ones stay, to be removed if an earlier one is refused. w.mu is
-// held.
+// prune drops the front entries that are stored in order, and advances
+// floor. A broker may store messages in another order than they were sent
+// (JetStream does, rarely, while a cluster elects a stream leader): an
+// entry is dropped only when every entry sent before its confirmation came
+// is stored too, after it; any one stored before it sets disorder (and
+// counts as a failure), so that recover puts the stream in order again.
+// Later entries stay, to be removed if an earlier one fails. w.mu is held.
 func (w *window) prune() {
 	i := 0
-	for i < len(w.entries) && w.entries[i].state == stored {
-		w.floor = w.entries[i].pos
-		i++
+	for ; i < len(w.entries) && w.entries[i].state == stored; i++ {
+		e := w.entries[i]
+		if e.pos <= w.floor {
+			w.disorder = true
+			break
+		}
+		ok := true
+		for _, l := range w.entries[i+1:] {
+			if l.seq >= e.acked {
+				break
+			}
+			if l.state != stored {
+				ok = false // not yet known to be after e
+				break
+			}
+			if l.pos < e.pos {
+				w.disorder = true
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			break
+		}
+		w.floor = e.pos
+	}
+	if w.disorder && w.failed == 0 {
+		w.failed++
 	}
 	n := copy(w.entries, w.entries[i:])
 	clear(w.entries[n:])
@@ -166,6 +201,11 @@ func (w *window) recover(ctx context.Context) error {
 				break
 			}
 		}
+		if first == nil && w.disorder && len(w.entries) > 0 {
+			first = w.entries[0]
+			first.err = fmt.Errorf("%w: the broker stored messages out of order", ErrTransient)
+		}
+		w.disorder = false
 		w.failed = 0
 		w.mu.Unlock()
 		if first == nil {
@@ -266,6 +306,7 @@ func (w *window) resend(ctx context.Context) {
 func (w *window) drain(ctx context.Context) error {
 	for {
 		w.mu.Lock()
+		w.prune()
 		busy, bad := w.unresolved > 0, w.failed > 0
 		w.mu.Unlock()
 		switch {

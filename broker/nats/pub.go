@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,6 +66,18 @@ func (p *publisher) watch() {
 // Last implements broker.Publisher.
 func (p *publisher) Last(ctx context.Context) ([]byte, uint64, error) {
 	m, err := p.s.s.GetLastMsgForSubject(ctx, p.subject)
+	// A stream just made on a cluster answers direct gets once its
+	// replicas are ready: until then, no one responds.
+	for wait := 20 * time.Millisecond; errors.Is(err, natsgo.ErrNoResponders) && wait < 5*time.Second; wait *= 2 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, context.Cause(ctx)
+		}
+		m, err = p.s.s.GetLastMsgForSubject(ctx, p.subject)
+	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	}

@@ -207,3 +207,118 @@ func TestStreamsFanInFanOut(t *testing.T) {
 		}
 	}
 }
+
+// startStreamCluster starts n relays on loopback routed into one JetStream
+// cluster, and waits until it has a meta leader.
+func startStreamCluster(t *testing.T, n int) []*relay.Server {
+	t.Helper()
+	rs := []*relay.Server{startStreamRelay(t, relay.Config{Cluster: "127.0.0.1:0", Name: "n0"})}
+	for i := 1; i < n; i++ {
+		rs = append(rs, startStreamRelay(t, relay.Config{Cluster: "127.0.0.1:0", Name: fmt.Sprintf("n%d", i), Routes: []string{rs[0].ClusterURL()}}))
+	}
+	pollFor(t, "a JetStream meta leader", func() bool {
+		for _, r := range rs {
+			if r.NATS().JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return rs
+}
+
+// pollFor polls cond, state of servers that tell no event, for a minute.
+func pollFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+		<-tick.C
+	}
+}
+
+// TestStreamsClusterNodeDown: three clustered relays, a stream with three
+// replicas, two publishers; the stream's leader is shut down in the middle.
+// The publishers exit 0, and a subscriber afterwards reads every record
+// once, in order.
+func TestStreamsClusterNodeDown(t *testing.T) {
+	rs := startStreamCluster(t, 3)
+	hosts := make([]string, len(rs))
+	for i, r := range rs {
+		hosts[i] = strings.TrimPrefix(r.ClientURL(), "nats://")
+	}
+	addr := "nats://" + strings.Join(hosts, ",") + "/clu"
+	ids := []string{"p0", "p1"}
+	const n = 40000
+	var pubs []*streamProc
+	var pipes []io.WriteCloser
+	var inputs [][]byte
+	for _, id := range ids {
+		pr, pw := io.Pipe()
+		in := brokertest.Lines(id, n, 80)
+		pubs = append(pubs, startStreamProc(t, command(t, "pub", "-v", "--id", id, "--replicas", "3", "--max-message", "8KiB", addr), pr))
+		pipes, inputs = append(pipes, pw), append(inputs, in)
+	}
+	half := len(brokertest.Lines("p", n/2, 80))
+	written := make(chan error, len(pipes))
+	for i := range pipes {
+		go func() {
+			_, err := pipes[i].Write(inputs[i][:half])
+			written <- err
+		}()
+	}
+	for range pipes {
+		select {
+		case err := <-written:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-pubs[0].done:
+			t.Fatalf("pub exited early: %s", pubs[0].stderr.String())
+		case <-pubs[1].done:
+			t.Fatalf("pub exited early: %s", pubs[1].stderr.String())
+		}
+	}
+	watch := startStreamProc(t, command(t, "sub", "--follow", addr), nil)
+	watch.waitLines(t, n/2) // records are flowing
+	var leader *relay.Server
+	pollFor(t, "the stream's leader", func() bool {
+		for _, r := range rs {
+			if r.NATS().JetStreamIsStreamLeader("$G", "clu") {
+				leader = r
+				return true
+			}
+		}
+		return false
+	})
+	leader.Shutdown(context.Background())
+	errs := make(chan error, len(pipes))
+	for i := range pipes {
+		go func() {
+			_, err := pipes[i].Write(inputs[i][half:])
+			pipes[i].Close()
+			errs <- err
+		}()
+	}
+	for range pipes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range pubs {
+		if code, _ := p.wait(t); code != 0 {
+			t.Fatalf("%v exited %d with a node down: %s", p.cmd.Args, code, p.stderr.String())
+		}
+	}
+	s := start(t, command(t, "sub", "--label", addr), nil)()
+	if s.code != 0 {
+		t.Fatalf("sub exited %d: %s", s.code, s.stderr)
+	}
+	if fault := brokertest.CheckLabeled(s.stdout, ids, n); fault != "" {
+		t.Fatalf("%s; pub said: %s / %s", fault, pubs[0].stderr.String(), pubs[1].stderr.String())
+	}
+}
