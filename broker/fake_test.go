@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 // memStream is an in-memory Stream whose publishers fail now and then with
@@ -20,6 +21,26 @@ type memStream struct {
 	calls int
 	fail  func(call int) (fail, store bool)
 	again func(pos uint64) bool
+	// hold, when it says so, keeps a message back and stores it after
+	// the next one: out of the order sent, as JetStream may in a failover.
+	hold func() bool
+	held *heldMsg
+}
+
+type heldMsg struct {
+	m   Message
+	ack func(uint64, error)
+}
+
+// store appends m unless its id is known and returns its position; s.mu
+// is held.
+func (s *memStream) store(m Message) uint64 {
+	if s.ids[m.ID] {
+		return 0
+	}
+	s.ids[m.ID] = true
+	s.msgs = append(s.msgs, Message{ID: m.ID, Publisher: m.Publisher, Data: bytes.Clone(m.Data)})
+	return uint64(len(s.msgs))
 }
 
 func (s *memStream) Publisher(context.Context, string) (Publisher, error) { return memPub{s}, nil }
@@ -45,11 +66,33 @@ func (p memPub) Publish(_ context.Context, m Message, _ uint64, ack func(uint64,
 	s.mu.Lock()
 	s.calls++
 	fail, store := s.fail(s.calls)
-	if (!fail || store) && !s.ids[m.ID] {
-		s.ids[m.ID] = true
-		s.msgs = append(s.msgs, Message{ID: m.ID, Publisher: m.Publisher, Data: bytes.Clone(m.Data)})
+	if !fail && s.held == nil && s.hold != nil && s.hold() {
+		h := &heldMsg{m, ack}
+		s.held = h
+		s.mu.Unlock()
+		// Stored after the next message, or later if none comes.
+		time.AfterFunc(20*time.Millisecond, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.held == h {
+				s.held = nil
+				pos := s.store(h.m)
+				go h.ack(pos, nil)
+			}
+		})
+		return nil
 	}
 	pos := uint64(len(s.msgs))
+	if !fail || store {
+		if p := s.store(m); p > 0 {
+			pos = p
+		}
+	}
+	if h := s.held; h != nil {
+		s.held = nil
+		hp := s.store(h.m)
+		go h.ack(hp, nil)
+	}
 	s.mu.Unlock()
 	if fail {
 		go ack(0, fmt.Errorf("%w: injected", ErrTransient))
@@ -100,24 +143,27 @@ func (m *memSub) Next(context.Context) (Delivery, error) {
 // in order, and stored once; messages delivered twice are written once.
 func TestPubSubFaults(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2)) // called under memStream.mu
+	never := func(int) (bool, bool) { return false, false }
 	for _, tt := range []struct {
 		name string
 		fail func(int) (bool, bool)
+		hold func() bool
 	}{
-		{"no faults", func(int) (bool, bool) { return false, false }},
-		{"lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, false }},
-		{"stored, confirmation lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, true }},
+		{"no faults", never, nil},
+		{"lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, false }, nil},
+		{"stored, confirmation lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, true }, nil},
+		{"stored out of order", never, func() bool { return rnd.IntN(20) == 0 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var in bytes.Buffer
-			for i := range 1500 {
+			for i := range 600 {
 				fmt.Fprintf(&in, "record %d %s\n", i, bytes.Repeat([]byte("x"), i%300))
 			}
-			s := &memStream{ids: map[string]bool{}, fail: tt.fail, again: func(p uint64) bool { return p%4 == 0 }}
+			s := &memStream{ids: map[string]bool{}, fail: tt.fail, hold: tt.hold, again: func(p uint64) bool { return p%4 == 0 }}
 			ctx := context.Background()
 			st, err := Pub(ctx, s, bytes.NewReader(in.Bytes()), PubConfig{ID: "p", MaxMessage: 256, MaxInFlight: 8})
-			if err != nil || st.Records != 1500 {
-				t.Fatalf("Pub = %+v, %v; want 1500 records stored", st, err)
+			if err != nil || st.Records != 600 {
+				t.Fatalf("Pub = %+v, %v; want 600 records stored", st, err)
 			}
 			var out bytes.Buffer
 			sst, err := Sub(ctx, s, &out, SubOptions{})

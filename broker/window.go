@@ -149,7 +149,7 @@ func (w *window) prune() {
 		}
 		ok := true
 		for _, l := range w.entries[i+1:] {
-			if l.seq >= e.acked {
+			if l.seq > e.acked { // sent after e's confirmation came: stored after e
 				break
 			}
 			if l.state != stored {
