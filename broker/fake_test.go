@@ -150,8 +150,8 @@ func TestPubSubFaults(t *testing.T) {
 		hold func() bool
 	}{
 		{"no faults", never, nil},
-		{"lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, false }, nil},
-		{"stored, confirmation lost", func(int) (bool, bool) { return rnd.IntN(7) == 0, true }, nil},
+		{"lost", func(int) (bool, bool) { return rnd.IntN(10) == 0, false }, nil},
+		{"stored, confirmation lost", func(int) (bool, bool) { return rnd.IntN(10) == 0, true }, nil},
 		{"stored out of order", never, func() bool { return rnd.IntN(20) == 0 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

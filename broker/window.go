@@ -152,6 +152,9 @@ func (w *window) prune() {
 			if l.seq > e.acked { // sent after e's confirmation came: stored after e
 				break
 			}
+			if l.state == failed && !errors.Is(l.err, ErrTransient) {
+				continue // refused: not stored anywhere
+			}
 			if l.state != stored {
 				ok = false // not yet known to be after e
 				break
@@ -182,7 +185,7 @@ func (w *window) prune() {
 // or retryFor has passed without progress.
 func (w *window) recover(ctx context.Context) error {
 	begin := time.Now()
-	backoff := 50 * time.Millisecond
+	backoff := 10 * time.Millisecond
 	var floor uint64
 	for {
 		if err := w.settle(ctx); err != nil {
