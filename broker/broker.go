@@ -26,6 +26,8 @@ var (
 	// election, a timeout. The same message may be published again (its id
 	// makes it stored once).
 	ErrTransient = errors.New("farpipe: the broker did not confirm the message")
+	// ErrNoStream: the stream does not exist (and was not to be made).
+	ErrNoStream = errors.New("farpipe: no such stream")
 	// ErrMalformed: a message holds no valid records (not written by a
 	// farpipe publisher, or damaged).
 	ErrMalformed = errors.New("farpipe: malformed stream message")
@@ -47,6 +49,9 @@ type StreamConfig struct {
 	MaxBytes int64
 	// MaxAge is how long messages are kept; 0 means until removed.
 	MaxAge time.Duration
+	// Existing makes Open fail with ErrNoStream instead of creating the
+	// stream (sub: the publisher's flags make it).
+	Existing bool
 }
 
 // Message is one message of a stream as a driver moves it.

@@ -110,6 +110,9 @@ func open(ctx context.Context, nc *natsgo.Conn, name string, cfg broker.StreamCo
 	}
 	sc := streamConfig(name, cfg)
 	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.Existing {
+		return nil, fmt.Errorf("%w %s on %s yet: publish to it first (farpipe pub), or check the name", broker.ErrNoStream, name, nc.ConnectedUrlRedacted())
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, sc)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {

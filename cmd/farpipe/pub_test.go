@@ -116,6 +116,7 @@ func TestPubKilledRestarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	makeStream(t, addr)
 	watch := startStreamProc(t, command(t, "sub", "--follow", addr), nil)
 	pub := startStreamProc(t, command(t, "pub", "--id", "p", "--max-message", "4KiB", addr), pr)
 	pr.Close()

@@ -32,6 +32,14 @@ func startStreamRelay(t *testing.T, cfg relay.Config) *relay.Server {
 	return r
 }
 
+// makeStream makes the stream at addr, as a pub with no input does.
+func makeStream(t *testing.T, addr string) {
+	t.Helper()
+	if p := start(t, command(t, "pub", addr), strings.NewReader(""))(); p.code != 0 {
+		t.Fatalf("pub exited %d: %s", p.code, p.stderr)
+	}
+}
+
 // streamProc is a process whose standard output the test reads as it comes.
 type streamProc struct {
 	cmd     *exec.Cmd
@@ -163,6 +171,7 @@ func TestStreamsFanInFanOut(t *testing.T) {
 	addr := r.ClientURL() + "/fan"
 	ids := []string{"p0", "p1", "p2"}
 	const n = 20000
+	makeStream(t, addr)
 	follow := startStreamProc(t, command(t, "sub", "--follow", "--label", "--from", "start", addr), nil)
 	durable := startStreamProc(t, command(t, "sub", "--follow", "--label", "--durable", "d1", "--max-pending", "16", addr), nil)
 	var pubs []*streamProc
@@ -216,9 +225,9 @@ func startStreamCluster(t *testing.T, n int) []*relay.Server {
 	for i := 1; i < n; i++ {
 		rs = append(rs, startStreamRelay(t, relay.Config{Cluster: "127.0.0.1:0", Name: fmt.Sprintf("n%d", i), Routes: []string{rs[0].ClusterURL()}}))
 	}
-	pollFor(t, "a JetStream meta leader", func() bool {
+	pollFor(t, "a JetStream meta leader that knows every peer", func() bool {
 		for _, r := range rs {
-			if r.NATS().JetStreamIsLeader() {
+			if r.NATS().JetStreamIsLeader() && len(r.NATS().JetStreamClusterPeers()) == n {
 				return true
 			}
 		}

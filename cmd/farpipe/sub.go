@@ -35,6 +35,8 @@ after the last record it wrote. One window stays: a sub killed with SIGKILL
 between writing a message and its acknowledgement writes that message's
 records again. One sub at a time per NAME. --from applies when NAME is new.
 
+The stream must exist: pub makes it (with its settings).
+
 A slow sub never loses a record: the stream keeps them, and the relay
 sends sub at most --max-pending unacknowledged messages (bounded memory).
 
@@ -100,7 +102,7 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 		}
 	}
 	sc.Durable, sc.Follow, sc.MaxPending = f.durable, f.follow, f.maxPending
-	s, err := openStream(ctx, addr, broker.StreamConfig{})
+	s, err := openStream(ctx, addr, broker.StreamConfig{Existing: true})
 	if err != nil {
 		return err
 	}

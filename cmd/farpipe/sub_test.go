@@ -60,6 +60,15 @@ func TestSubBrokenPipe(t *testing.T) {
 	oneLineError(t, stderr.String())
 }
 
+func TestSubNoStream(t *testing.T) {
+	r := startStreamRelay(t, relay.Config{})
+	res := start(t, command(t, "sub", r.ClientURL()+"/nosuch"), nil)()
+	if res.code != exitFailure || !strings.Contains(res.stderr, "no such stream") {
+		t.Fatalf("sub of a stream that does not exist exited %d, want %d: %s", res.code, exitFailure, res.stderr)
+	}
+	oneLineError(t, res.stderr)
+}
+
 func TestSubRelayUnreachable(t *testing.T) {
 	addr := "nats://" + freeAddr(t) + "/s"
 	for _, cmd := range []string{"sub", "pub"} {
