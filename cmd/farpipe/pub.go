@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"syscall"
 	"time"
@@ -125,8 +126,18 @@ func runPub(ctx context.Context, f *pubFlags, addr string, idGiven bool) error {
 		return err
 	}
 	defer s.Close()
+	// A signal must interrupt a read of standard input that waits for a
+	// producer (tail -F).
+	in := newPollReader(os.Stdin)
+	if d, ok := in.(interface{ SetReadDeadline(time.Time) error }); ok {
+		stop := context.AfterFunc(ctx, func() { d.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	if c, ok := in.(io.Closer); ok && in != io.Reader(os.Stdin) {
+		defer c.Close()
+	}
 	start := time.Now()
-	st, err := broker.Pub(ctx, s, os.Stdin, broker.PubConfig{
+	st, err := broker.Pub(ctx, s, in, broker.PubConfig{
 		ID: f.id, Append: f.appendNew, Split: flow.RecEnd(f.rec.end()), MaxMessage: int(maxMsg),
 	})
 	if f.verbose {

@@ -142,4 +142,25 @@ func TestPubKilledRestarted(t *testing.T) {
 	}
 }
 
+// TestPubSignal: a pub waiting for input stops at SIGTERM, exit 143.
+func TestPubSignal(t *testing.T) {
+	r := startStreamRelay(t, relay.Config{})
+	addr := r.ClientURL() + "/sig"
+	makeStream(t, addr)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	watch := startStreamProc(t, command(t, "sub", "--follow", addr), nil)
+	pub := startStreamProc(t, command(t, "pub", addr), pr)
+	pr.Close()
+	pw.Write([]byte("one\n"))
+	watch.waitLines(t, 1) // pub runs, and waits for more input
+	pub.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := pub.wait(t); code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("pub exited %d after SIGTERM, want %d: %s", code, 128+int(syscall.SIGTERM), pub.stderr.String())
+	}
+}
+
 var _ = io.Discard
