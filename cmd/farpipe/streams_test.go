@@ -135,8 +135,8 @@ func wholeLines(b []byte) []byte {
 // the messages the killed one wrote and had not acknowledged: per
 // publisher, it may begin before where the first one stopped, by at most
 // maxAgain records, with the same records. It returns the joined output,
-// or a description of the fault.
-func joinResumed(first, second []byte, maxAgain int) ([]byte, string) {
+// how many records came again, or a description of the fault.
+func joinResumed(first, second []byte, maxAgain int) ([]byte, int, string) {
 	next := map[string]int{} // per publisher, the record after the first output's last
 	for _, line := range strings.SplitAfter(string(first), "\n") {
 		var label string
@@ -146,19 +146,21 @@ func joinResumed(first, second []byte, maxAgain int) ([]byte, string) {
 		}
 	}
 	out := append([]byte(nil), first...)
+	again := 0
 	for _, line := range strings.SplitAfter(string(second), "\n") {
 		label, rec, _ := strings.Cut(line, "\t")
 		var id string
 		var seq int
 		if _, err := fmt.Sscanf(rec, "%s %d", &id, &seq); err == nil && seq < next[label] {
 			if next[label]-seq > maxAgain {
-				return nil, fmt.Sprintf("after the restart, publisher %s's record %d came again, %d before where the first run stopped", label, seq, next[label]-seq)
+				return nil, 0, fmt.Sprintf("after the restart, publisher %s's record %d came again, %d before where the first run stopped", label, seq, next[label]-seq)
 			}
+			again++
 			continue
 		}
 		out = append(out, line...)
 	}
-	return out, ""
+	return out, again, ""
 }
 
 // TestStreamsFanInFanOut: three publishers into one stream, three
@@ -205,10 +207,11 @@ func TestStreamsFanInFanOut(t *testing.T) {
 		}
 		outs[name] = out
 	}
-	joined, fault := joinResumed(wholeLines(first), outs["durable restarted"], 16*3000/40)
+	joined, repeats, fault := joinResumed(wholeLines(first), outs["durable restarted"], 16*3000/40)
 	if fault != "" {
 		t.Fatal(fault)
 	}
+	t.Logf("the durable subscriber killed after %d records wrote %d again when restarted", bytes.Count(first, []byte("\n")), repeats)
 	outs["durable restarted"] = joined
 	for name, out := range outs {
 		if fault := brokertest.CheckLabeled(out, ids, n); fault != "" {
