@@ -269,7 +269,7 @@ func (pk *packer) feed(ctx context.Context, data []byte, end bool) error {
 		if MaxHeader+RecordSize(len(data)) <= pk.cfg.MaxMessage {
 			if pk.msg == nil {
 				pk.hdr = Header{Rec: pk.rec}
-				pk.msg = AppendHeader(make([]byte, 0, pk.cfg.MaxMessage), pk.hdr)
+				pk.msg = AppendHeader(pk.w.buffer(pk.cfg.MaxMessage), pk.hdr)
 			}
 			pk.msg = AppendRecord(pk.msg, data)
 			pk.nrec++
@@ -292,7 +292,7 @@ func (pk *packer) pieces(ctx context.Context, data []byte, end bool) error {
 		n := min(len(data), room)
 		last := end && n == len(data)
 		pk.hdr = Header{Rec: pk.rec, Off: pk.off, Cont: pk.off > 0, More: !last}
-		pk.msg = AppendRecord(AppendHeader(make([]byte, 0, MaxHeader+RecordSize(n)), pk.hdr), data[:n])
+		pk.msg = AppendRecord(AppendHeader(pk.w.buffer(MaxHeader+RecordSize(n)), pk.hdr), data[:n])
 		pk.bytes = n
 		pk.nrec = 0
 		if last {

@@ -30,6 +30,7 @@ type window struct {
 	gen        int      // how many times the entries were sent again
 	sent       uint64   // messages handed to the driver so far
 	disorder   bool     // the broker stored messages out of the order sent
+	free       [][]byte // buffers of confirmed messages, for new ones
 	records    uint64   // stored
 	messages   uint64
 	bytes      uint64
@@ -172,6 +173,11 @@ func (w *window) prune() {
 	}
 	if w.disorder && w.failed == 0 {
 		w.failed++
+	}
+	for _, e := range w.entries[:i] {
+		if len(w.free) < w.max && cap(e.m.Data) > 0 {
+			w.free = append(w.free, e.m.Data[:0])
+		}
 	}
 	n := copy(w.entries, w.entries[i:])
 	clear(w.entries[n:])
@@ -325,6 +331,21 @@ func (w *window) drain(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// buffer returns an empty buffer of capacity n: a confirmed message's,
+// or a new one.
+func (w *window) buffer(n int) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.free) > 0 {
+		b := w.free[len(w.free)-1]
+		w.free = w.free[:len(w.free)-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return make([]byte, 0, n)
 }
 
 func (w *window) counts() (records, messages, bytes uint64) {
