@@ -1,10 +1,8 @@
-// Package broker is farpipe's interface to message brokers: durable streams
-// of records and work queues, each behind a small interface with drivers
-// chosen by the URL scheme of an address (nats:// for NATS JetStream; other
-// brokers plug in the same way). This file holds the work queues: a
-// producer puts work items on a queue and collects their results; any number
-// of workers take items, one per free slot, and store a result for each.
 package broker
+
+// Work queues: a producer puts work items on a queue and collects their
+// results; any number of workers take items, one per free slot, and store a
+// result for each.
 
 import (
 	"context"

@@ -28,7 +28,7 @@ work as well.
 		SilenceUsage:  true,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q: the commands are send, recv, exec, connect, map, worker, tee, merge, relay, demo and version; see farpipe --help", args[0])
+				return usagef("unknown command %q: the commands are send, recv, exec, connect, map, worker, tee, merge, relay, pub, sub, demo and version; see farpipe --help", args[0])
 			}
 			return nil
 		},
@@ -39,7 +39,7 @@ work as well.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v: see farpipe --help", err)
 	})
-	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd(), newRelayCmd(), newWorkerCmd())
+	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd(), newRelayCmd(), newPubCmd(), newSubCmd(), newWorkerCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

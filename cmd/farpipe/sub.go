@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/farpipe/farpipe/broker"
+)
+
+type subFlags struct {
+	from, durable, maxRecord string
+	follow, label, verbose   bool
+	maxPending               int
+}
+
+func newSubCmd() *cobra.Command {
+	var f subFlags
+	cmd := &cobra.Command{
+		Use:   "sub [flags] nats://RELAY[:PORT]/STREAM",
+		Short: "Write the records of a durable stream to standard output",
+		Long: `Write the records of a durable stream (see "farpipe pub") to standard
+output, each whole, up to the stream's end when sub started, or with
+--follow waiting for new ones until interrupted.
+
+With --durable NAME the relay keeps the subscriber's place: sub acknowledges
+a message only after writing its records out, so a sub started again with
+the same NAME (after an interruption, a crash, a lost relay) goes on right
+after the last record it wrote. One window stays: a sub killed with SIGKILL
+between writing a message and its acknowledgement writes that message's
+records again. One sub at a time per NAME. --from applies when NAME is new.
+
+The stream must exist: pub makes it (with its settings).
+
+A slow sub never loses a record: the stream keeps them, and the relay
+sends sub at most --max-pending unacknowledged messages (bounded memory).
+
+--from start|new|SEQ|TIME: the first record of the stream (default), the
+first one published after sub starts, the message at stream position SEQ,
+or the first one stored at TIME (2026-01-02T15:04:05Z) or that long ago (90m).
+
+` + streamAddrHelp + "\n\n" + streamExitHelp,
+		Example: `  farpipe sub --follow --label nats://relay:4222/logs > all.log
+  farpipe sub --durable archiver nats://relay/logs | gzip >> archive.gz
+  farpipe sub --from 1h nats://relay/logs | grep ERROR`,
+		Args: exactlyOneStream("farpipe sub nats://relay:4222/logs"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSub(cmd.Context(), &f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "start", "where a new subscriber starts: start, new, a stream position, a time or an age (90m)")
+	fl.StringVar(&f.durable, "durable", "", "keep this subscriber's place in the stream under NAME, to resume after a stop")
+	fl.BoolVarP(&f.follow, "follow", "f", false, "keep waiting for new records (until interrupted)")
+	fl.BoolVar(&f.label, "label", false, "start each record with its publisher's name (pub --id) and a tab")
+	fl.IntVar(&f.maxPending, "max-pending", broker.DefaultMaxPending, "messages the relay may send before sub acknowledges them")
+	fl.StringVar(&f.maxRecord, "max-record", humanize.IBytes(broker.DefaultMaxRecord), "the largest record sub joins from pieces")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print what was written on stderr")
+	return cmd
+}
+
+// parseFrom parses --from.
+func parseFrom(s string, now time.Time) (broker.SubConfig, error) {
+	switch s {
+	case "start", "":
+		return broker.SubConfig{From: broker.FromStart}, nil
+	case "new":
+		return broker.SubConfig{From: broker.FromNew}, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > 0 {
+		return broker.SubConfig{From: broker.FromSeq, Seq: n}, nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil && d >= 0 {
+		return broker.SubConfig{From: broker.FromTime, Time: now.Add(-d)}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return broker.SubConfig{From: broker.FromTime, Time: t}, nil
+	}
+	return broker.SubConfig{}, usagef("--from %q: give start, new, a stream position (1, 2, ...), a time (2026-01-02T15:04:05Z) or an age (90m)", s)
+}
+
+func runSub(ctx context.Context, f *subFlags, addr string) error {
+	sc, err := parseFrom(f.from, time.Now())
+	if err != nil {
+		return err
+	}
+	maxRecord, err := humanize.ParseBytes(f.maxRecord)
+	if err != nil || maxRecord == 0 || maxRecord > 1<<40 {
+		return usagef("--max-record %q: give a size such as 64MiB", f.maxRecord)
+	}
+	if f.maxPending < 1 || f.maxPending > 1<<20 {
+		return usagef("--max-pending %d: give 1 to %d", f.maxPending, 1<<20)
+	}
+	if f.durable != "" {
+		if err := broker.CheckID("--durable", f.durable); err != nil {
+			return usagef("%v", trimPrefix(err))
+		}
+	}
+	sc.Durable, sc.Follow, sc.MaxPending = f.durable, f.follow, f.maxPending
+	s, err := openStream(ctx, addr, broker.StreamConfig{Existing: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	start := time.Now()
+	st, err := broker.Sub(ctx, s, os.Stdout, broker.SubOptions{SubConfig: sc, Label: f.label, MaxRecord: int(maxRecord)})
+	if f.verbose {
+		logf("sub: wrote %d records (%s) of %d messages in %.2f s; %d delivered again and not written twice",
+			st.Records, humanize.IBytes(st.Bytes), st.Messages, time.Since(start).Seconds(), st.Again)
+	}
+	return streamError(ctx, err)
+}
