@@ -2,6 +2,7 @@ package nats
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +123,7 @@ func expired(deadline time.Time) bool {
 // onMsg is the subscription's callback: it takes the messages of the peer
 // in order.
 func (c *conn) onMsg(m *natsgo.Msg) {
-	cm, err := parseConn(m.Data)
+	cm, err := parseConnMsg(m.Header.Get(hdrKey), m.Data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.err != nil {
@@ -191,16 +192,22 @@ func (c *conn) fail(err error) {
 var testHook atomic.Pointer[func(msg []byte, publish func([]byte) error) error]
 
 // publish sends one message to the peer: a header of kind and the next
-// sequence number, then data.
+// sequence number, then data. The header travels as a NATS message header
+// (hdrKey), so that data goes out without being copied here first.
 func (c *conn) publish(kind byte, data []byte) error {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	c.wbuf = append(appendConnHeader(c.wbuf[:0], kind, c.outSeq), data...)
 	var err error
 	if h := testHook.Load(); h != nil {
-		err = (*h)(c.wbuf, func(b []byte) error { return c.s.nc.Publish(c.peer, b) })
+		c.wbuf = append(appendConnHeader(c.wbuf[:0], kind, c.outSeq), data...)
+		err = (*h)(c.wbuf, func(b []byte) error {
+			if len(b) < connHeader {
+				return c.send(b, nil)
+			}
+			return c.send(b[:connHeader], b[connHeader:])
+		})
 	} else {
-		err = c.s.nc.Publish(c.peer, c.wbuf)
+		err = c.send(appendConnHeader(c.wbuf[:0], kind, c.outSeq), data)
 	}
 	if err != nil {
 		err = fmt.Errorf("farpipe: sending to the relay: %w", err)
@@ -209,6 +216,16 @@ func (c *conn) publish(kind byte, data []byte) error {
 	}
 	c.outSeq++
 	return nil
+}
+
+// send publishes one connection message: hdr (kind and sequence number) in
+// the NATS header, data as the payload.
+func (c *conn) send(hdr, data []byte) error {
+	return c.s.nc.PublishMsg(&natsgo.Msg{
+		Subject: c.peer,
+		Header:  natsgo.Header{hdrKey: []string{hex.EncodeToString(hdr)}},
+		Data:    data,
+	})
 }
 
 func (c *conn) Read(p []byte) (int, error) {

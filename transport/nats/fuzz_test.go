@@ -43,7 +43,13 @@ func FuzzParseConn(f *testing.F) {
 	f.Add(append(appendConnHeader(nil, kindCredit, 3), 0, 0, 0, 0, 0, 0, 1, 0))
 	f.Add(appendConnHeader(nil, kindFin, 7))
 	f.Add(appendConnHeader(nil, kindClose, 9))
+	f.Add([]byte("64000000000000000168656c6c6f")) // the NATS header's hex form, then data
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// As it arrives: the first 18 bytes as the header's value.
+		h := b[:min(len(b), 2*connHeader)]
+		if m, err := parseConnMsg(string(h), b[len(h):]); err == nil && m.kind == kindData && len(m.data) == 0 {
+			t.Fatal("accepted data without bytes")
+		}
 		m, err := parseConn(b)
 		if err != nil {
 			return

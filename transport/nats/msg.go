@@ -2,6 +2,7 @@ package nats
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -163,13 +164,36 @@ func appendConnHeader(b []byte, kind byte, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, kind), seq)
 }
 
-// parseConn decodes a connection message. The data of the result aliases b.
+// hdrKey is the NATS header that carries a connection message's header,
+// in hexadecimal.
+const hdrKey = "Fp"
+
+// parseConnMsg decodes a connection message as it arrives: hdr is the
+// value of its hdrKey header, data its payload.
+func parseConnMsg(hdr string, data []byte) (connMsg, error) {
+	if len(hdr) != 2*connHeader {
+		return connMsg{}, malformed("header %q", printable([]byte(hdr)))
+	}
+	var h [connHeader]byte
+	if _, err := hex.Decode(h[:], []byte(hdr)); err != nil {
+		return connMsg{}, malformed("header %q", printable([]byte(hdr)))
+	}
+	return parseConnParts(h[:], data)
+}
+
+// parseConn decodes a connection message written as its header then its
+// data. The data of the result aliases b.
 func parseConn(b []byte) (connMsg, error) {
 	if len(b) < connHeader {
 		return connMsg{}, malformed("%d bytes", len(b))
 	}
-	m := connMsg{kind: b[0], seq: binary.BigEndian.Uint64(b[1:])}
-	b = b[connHeader:]
+	return parseConnParts(b[:connHeader], b[connHeader:])
+}
+
+// parseConnParts decodes a connection message from its header h
+// (connHeader bytes) and its data b, which the result aliases.
+func parseConnParts(h, b []byte) (connMsg, error) {
+	m := connMsg{kind: h[0], seq: binary.BigEndian.Uint64(h[1:])}
 	switch m.kind {
 	case kindData:
 		if len(b) == 0 {
