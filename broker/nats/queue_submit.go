@@ -47,7 +47,8 @@ func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
 	if err != nil {
 		return nil, fmt.Errorf("farpipe: queue %s: cannot read results on the relay: %w", q.name, err)
 	}
-	s.it, err = s.cons.Messages(jetstream.PullMaxMessages(256))
+	// A missed heartbeat makes the iterator pull again rather than fail the run.
+	s.it, err = s.cons.Messages(jetstream.PullMaxMessages(256), jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		s.deleteConsumer()
 		return nil, fmt.Errorf("farpipe: queue %s: cannot read results on the relay: %w", q.name, err)

@@ -45,7 +45,10 @@ func (s *Stream) Subscribe(ctx context.Context, cfg broker.SubConfig) (broker.Su
 		sub.done = true // nothing to read up to the end
 		return sub, nil
 	}
-	it, err := c.Messages(jetstream.PullMaxMessages(cfg.MaxPending), jetstream.PullHeartbeat(2*time.Second))
+	// A missed heartbeat (a loaded machine, a relay that was away) makes
+	// the iterator pull again rather than fail the subscription.
+	it, err := c.Messages(jetstream.PullMaxMessages(cfg.MaxPending), jetstream.PullHeartbeat(2*time.Second),
+		jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return nil, fmt.Errorf("farpipe: reading stream %s: %w", s.name, err)
 	}
