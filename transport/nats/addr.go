@@ -143,11 +143,7 @@ func (a addr) relay() string {
 // String is the address without scheme and credentials, as Listener.Addr
 // gives it to be printed for the peer.
 func (a addr) String() string {
-	hosts := make([]string, len(a.servers))
-	for i, s := range a.servers {
-		_, hosts[i], _ = strings.Cut(s, "://")
-	}
-	s := strings.Join(hosts, ",") + "/" + a.name
+	s := a.relay() + "/" + a.name
 	if len(a.query) > 0 {
 		s += "?" + a.query.Encode()
 	}

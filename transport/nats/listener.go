@@ -106,9 +106,7 @@ func (l *listener) accept(m *natsgo.Msg, h hello) {
 		m.Respond(appendRefuse(nil, "busy: too many connections wait to be accepted"))
 		return
 	}
-	l.s.mu.Lock()
-	l.s.refs++
-	l.s.mu.Unlock()
+	l.s.ref() // the connection's own, dropped by its Close
 	c := newConn(l.s, l.t.pool, l.a, nc.NewInbox())
 	c.peer, c.peerWin, c.allowed = h.inbox, h.window, uint64(h.window)
 	sub, err := nc.Subscribe(c.inbox, c.onMsg)

@@ -61,9 +61,7 @@ func (p *pool) get(ctx context.Context, a addr) (*shared, error) {
 	key := a.key()
 	p.mu.Lock()
 	if s := p.conns[key]; s != nil {
-		s.mu.Lock()
-		s.refs++
-		s.mu.Unlock()
+		s.ref()
 		p.mu.Unlock()
 		return s, nil
 	}
@@ -100,9 +98,7 @@ func (p *pool) get(ctx context.Context, a addr) (*shared, error) {
 	defer p.mu.Unlock()
 	if other := p.conns[key]; other != nil {
 		nc.Close()
-		other.mu.Lock()
-		other.refs++
-		other.mu.Unlock()
+		other.ref()
 		return other, nil
 	}
 	p.conns[key] = s
@@ -174,6 +170,13 @@ func (p *pool) put(s *shared) {
 		p.known[s.key] = d
 	}
 	s.nc.Close()
+}
+
+// ref takes one more reference to s; pool.put drops it.
+func (s *shared) ref() {
+	s.mu.Lock()
+	s.refs++
+	s.mu.Unlock()
 }
 
 // add registers c so that breakAll reaches it.
