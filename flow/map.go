@@ -181,10 +181,24 @@ func (m *mapper) writable(o *Output) bool {
 	o.mu.Lock()
 	ok := o.ok
 	o.mu.Unlock()
+	return ok && m.mayWrite(o.seq)
+}
+
+// mayWrite reports whether output of chunk seq may still go to the writer:
+// always before a failure; after the first failed job (without KeepGoing)
+// only for chunks before it, in order.
+func (m *mapper) mayWrite(seq int64) bool {
+	if m.ctx.Err() == nil {
+		return true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return ok && !m.cfg.Unordered && m.outErr == nil && m.srcErr == nil && m.first != nil && o.seq < m.first.Seq
+	return !m.cfg.Unordered && m.outErr == nil && m.srcErr == nil && m.first != nil && seq < m.first.Seq
 }
+
+// testHookTurn, when set by a test, is called when an output's turn came
+// (whether or not it may be written).
+var testHookTurn func(seq int64)
 
 // emit gives each output its turn, in the order of m.ready, until every
 // chunk was written (or dropped after a failure).

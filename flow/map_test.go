@@ -153,6 +153,42 @@ func TestMapFailure(t *testing.T) {
 	}
 }
 
+// TestMapNothingAfterFailure: a job that keeps writing after an earlier
+// chunk failed (a command's last output still in its pipe when it is
+// killed) writes nothing once its turn comes.
+func TestMapNothingAfterFailure(t *testing.T) {
+	turns := make(chan int64, 16)
+	testHookTurn = func(seq int64) { turns <- seq }
+	defer func() { testHookTurn = nil }()
+	job := func(ctx context.Context, c *Chunk, o *Output) error {
+		switch c.Seq {
+		case 1:
+			return errJob
+		case 2:
+			<-ctx.Done() // chunk 1 failed
+			for seq := range turns {
+				if seq == 2 {
+					break
+				}
+			}
+			_, err := o.Write([]byte("late\n"))
+			return err
+		}
+		_, err := c.WriteTo(o)
+		return err
+	}
+	ck, _ := NewChunker(strings.NewReader("a\nb\nc\n"), Config{Block: 2})
+	var out bytes.Buffer
+	err := Map(context.Background(), ck, &out, MapConfig{Jobs: 3}, job)
+	var ce *ChunkError
+	if !errors.As(err, &ce) || ce.Seq != 1 {
+		t.Fatalf("Map: %v, want chunk 1's failure", err)
+	}
+	if out.String() != "a\n" {
+		t.Fatalf("output %q, want only the chunk before the failure", out.String())
+	}
+}
+
 func TestMapKeepGoing(t *testing.T) {
 	in := strings.Repeat("line\n", 1000)
 	ck, _ := NewChunker(strings.NewReader(in), Config{Block: 50})

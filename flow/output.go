@@ -187,12 +187,23 @@ func (o *Output) finish() {
 
 // takeTurn lets the output go to Map's writer and waits until all of it
 // went (or the Map failed).
+//
+// After a failure the turn of an output that may no longer be written (see
+// mapper.mayWrite) does not open: a job still running writes nothing more
+// (its writes that wait for the turn end with the failure), so output a
+// command gives after its chunk's failed predecessor never reaches the
+// writer.
 func (o *Output) takeTurn() {
 	o.mu.Lock()
-	o.direct = true
-	close(o.head)
+	if o.m.mayWrite(o.seq) {
+		o.direct = true
+		close(o.head)
+	}
 	finished := o.finished
 	o.mu.Unlock()
+	if testHookTurn != nil {
+		testHookTurn(o.seq)
+	}
 	<-o.done
 	if finished && o.m.writable(o) {
 		o.flush()
