@@ -25,9 +25,9 @@ var dashFiles embed.FS
 
 // Settings of the page.
 const (
-	dashInterval   = time.Second   // how often the server's monitoring is sampled
-	dashMaxClients = 64            // /events streams at once; more are refused
-	dashMaxConns   = 4096          // the clients one sample lists
+	dashInterval   = time.Second // how often the server's monitoring is sampled
+	dashMaxClients = 64          // /events streams at once; more are refused
+	dashMaxConns   = 4096        // the clients one sample lists
 	dashCookie     = "farpipe_relay_page"
 	dashStopWait   = 5 * time.Second // for the page's server to stop
 )
@@ -89,10 +89,17 @@ func dashToken(cfg *Config) (token string, gen bool) {
 	return hex.EncodeToString(b[:]), true
 }
 
-func startDash(ns *server.Server, ln net.Listener, token string, gen bool) *dash {
+// dashCookieValue is the value of the page's cookie for token: an HMAC of
+// it, so that the cookie does not give the token away (the relay's token
+// admits NATS clients too).
+func dashCookieValue(token string) string {
 	mac := hmac.New(sha256.New, []byte(token))
 	mac.Write([]byte("farpipe relay page"))
-	d := &dash{ns: ns, ln: ln, token: token, gen: gen, cookie: hex.EncodeToString(mac.Sum(nil)),
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func startDash(ns *server.Server, ln net.Listener, token string, gen bool) *dash {
+	d := &dash{ns: ns, ln: ln, token: token, gen: gen, cookie: dashCookieValue(token),
 		stop: make(chan struct{}), sampled: make(chan struct{}), served: make(chan struct{}),
 		changed: make(chan struct{})}
 	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
