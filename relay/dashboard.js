@@ -37,9 +37,10 @@ function pipeRow(p) {
   tr.dataset.pipe = p.name;
   cell(tr, "name", p.name);
   const ends = cell(tr, "ends");
-  if (!p.ends.some(e => e.role === "dial")) ends.appendChild(el("span", "end", "waiting for the other end"));
+  if (!p.ends.some(e => e.role === "dial")) ends.appendChild(el("span", "end waiting", "waiting for the other end"));
   for (const e of p.ends) {
     const s = el("span", "end");
+    s.dataset.role = e.role;
     s.appendChild(el("span", "role", e.role));
     s.appendChild(document.createTextNode(" " + e.addr + (e.name ? " (" + e.name + ")" : "") +
       (e.conns > 1 ? " ×" + e.conns : "")));

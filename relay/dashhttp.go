@@ -220,6 +220,7 @@ func (d *dash) events(w http.ResponseWriter, r *http.Request) {
 	}()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	rc := http.NewResponseController(w)
 	for {
 		b, changed := d.current()
