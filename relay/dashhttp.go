@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -103,7 +105,7 @@ func startDash(ns *server.Server, ln net.Listener, token string, gen bool) *dash
 		stop: make(chan struct{}), sampled: make(chan struct{}), served: make(chan struct{}),
 		changed: make(chan struct{})}
 	d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: nil}
+		ErrorLog: log.New(io.Discard, "", 0)} // the relay is quiet; a client's errors are its own
 	d.take(newTracker(), time.Now())
 	go d.sample() // owned by close
 	go d.serve()  // owned by close
