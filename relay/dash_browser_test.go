@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/farpipe/farpipe/transport"
-	_ "github.com/farpipe/farpipe/transport/nats"
+	natst "github.com/farpipe/farpipe/transport/nats"
 )
 
 // envScreenshot names a file where TestDashBrowser also saves its
@@ -57,7 +58,8 @@ func relayPort(t *testing.T, s *Server) string {
 // slowPipe runs a pipe named name through the relay: a listener and a
 // dialer of the nats transport (on two NATS connections, as two hosts would
 // have), the dialer writing 8 KiB every 20 ms and the listener reading
-// everything. The returned function stops it and waits for its goroutines.
+// everything. The returned function (idempotent) stops it and waits for
+// its goroutines.
 func slowPipe(t *testing.T, port, name string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -100,12 +102,15 @@ func slowPipe(t *testing.T, port, name string) (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(quit)
-		w.Close()
-		r.Close()
-		ln.Close()
-		wg.Wait()
+		once.Do(func() {
+			close(quit)
+			w.Close()
+			r.Close()
+			ln.Close()
+			wg.Wait()
+		})
 	}
 }
 
@@ -305,5 +310,66 @@ func TestDashEvents(t *testing.T) {
 	}
 	if r := get("/snapshot", r.Cookies()[0]); r.StatusCode != http.StatusOK {
 		t.Errorf("with the cookie: %s, want 200", r.Status)
+	}
+
+	// The relay stops while a page is open: the events end.
+	stop()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("stopping with a page open: %v", err)
+	}
+	for sc.Scan() {
+	}
+}
+
+// TestDashResume: an end that comes back at the same name on a new
+// connection (what a session's resume does at the transport) counts as a
+// resume, on the real server's subscriptions.
+func TestDashResume(t *testing.T) {
+	s := startRelay(t, Config{})
+	port := relayPort(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := transport.Listen(ctx, "nats://127.0.0.1:"+port+"/comes-back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// Hold the dialer's NATS connection, as a process with other pipes on
+	// the relay does: each Close then unsubscribes before the next Dial
+	// subscribes, on one connection, in order (without it, the server may
+	// still list a closed connection's inbox next to the new one).
+	_, release, err := natst.Connect(ctx, "nats://localhost:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	tr := newTracker()
+	sample := func() PipeInfo {
+		t.Helper()
+		cz, err := s.NATS().Connz(&server.ConnzOptions{SubscriptionsDetail: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := tr.snapshot(time.Now(), s.Name(), cz, nil)
+		if len(snap.Pipes) != 1 || snap.Pipes[0].Name != "comes-back" {
+			t.Fatalf("pipes %+v, want comes-back alone", snap.Pipes)
+		}
+		return snap.Pipes[0]
+	}
+	for i := range 3 {
+		w, err := transport.Dial(ctx, "nats://localhost:"+port+"/comes-back")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := sample()
+		w.Close()
+		r.Close()
+		if p.Resumes != i || len(p.Ends) != 2 || p.Ends[0].Role != "listen" || p.Ends[1].Role != "dial" {
+			t.Fatalf("connection %d: %+v; want %d resumes, a listen and a dial end", i+1, p, i)
+		}
 	}
 }
