@@ -93,5 +93,8 @@ func (s *Server) ReadyLine() string {
 		cu := s.ClusterURL()
 		line += "; cluster routes on port " + cu[strings.LastIndex(cu, ":")+1:]
 	}
+	if u := s.HTTPLoginURL(); u != "" {
+		line += "; page at " + u
+	}
 	return line
 }

@@ -98,6 +98,14 @@ type Config struct {
 	// disk space and of the memory).
 	MaxStore, MaxMemory int64
 
+	// HTTP, when set, is the address (host:port, port 0 for a free one) of
+	// the relay's page: a live view of its pipes, streams and queues
+	// (docs/relay.md). Clients on loopback need nothing; others need
+	// HTTPToken, else Token, else a random token that HTTPLoginURL and the
+	// ready line carry.
+	HTTP      string
+	HTTPToken string
+
 	// Log, when set, receives the server's notices, warnings and errors,
 	// one line each starting "farpipe: relay: ". Nil means quiet.
 	Log io.Writer

@@ -20,9 +20,15 @@
 //
 // Start returns once the server accepts connections on every listener it
 // was given; Shutdown stops it gracefully (JetStream flushes its store) and
-// waits until it has stopped and released its store. The two goroutines
-// this package starts (one waits for the server to stop, one runs its
-// shutdown) end before Shutdown returns.
+// waits until it has stopped and released its store. The goroutines this
+// package starts (one waits for the server to stop, one runs its shutdown;
+// with Config.HTTP, one samples the server's monitoring each second and one
+// serves the page) end before Shutdown returns.
+//
+// With Config.HTTP the relay serves a live page of its pipes, streams and
+// queues (dash.go: the Snapshot a tracker makes from the server's Connz and
+// Jsz; dashhttp.go: the page, its server-sent events and its login rule;
+// docs/relay.md, "The live page").
 //
 // Errors are one line starting "farpipe:"; those caused by the Config
 // (a malformed address or route, contradictory options) match ErrBadConfig

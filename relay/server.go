@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,8 @@ type Server struct {
 	cfg Config // as given, with StoreDir filled in
 	// unlock releases the store's lock, once the server has stopped.
 	unlock func()
+	// dash serves the page of Config.HTTP; nil without one.
+	dash *dash
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when ns.Shutdown has returned
@@ -53,12 +56,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := prepareStore(cfg.StoreDir); err != nil {
 		return nil, err
 	}
+	var dashLn net.Listener
+	if cfg.HTTP != "" {
+		if dashLn, err = listenDash(cfg.HTTP); err != nil {
+			return nil, err
+		}
+	}
+	closeDashLn := func() {
+		if dashLn != nil {
+			dashLn.Close()
+		}
+	}
 	unlock, err := lockStore(cfg.StoreDir)
 	if err != nil {
+		closeDashLn()
 		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		closeDashLn()
 		unlock()
 		return nil, badConfig("%v", err)
 	}
@@ -72,13 +88,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ns.Start()
 	for {
 		if err := s.log.fatalErr(); err != nil {
+			closeDashLn()
 			s.Shutdown(context.Background())
 			return nil, err
 		}
 		if ns.ReadyForConnections(readyPoll) {
+			if dashLn != nil {
+				token, gen := dashToken(&cfg)
+				s.dash = startDash(ns, dashLn, token, gen)
+			}
 			return s, nil
 		}
 		if ctx.Err() != nil {
+			closeDashLn()
 			s.Shutdown(context.Background())
 			return nil, fmt.Errorf("farpipe: the relay was not ready for connections when %w", context.Cause(ctx))
 		}
@@ -117,6 +139,9 @@ func checkFree(opts *server.Options) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		go func() { // owned by Shutdown, which waits for stopped
+			if s.dash != nil {
+				s.dash.close()
+			}
 			s.ns.Shutdown()
 			s.ns.WaitForShutdown()
 			s.unlock()
@@ -193,6 +218,31 @@ func localURL(scheme, host, raw string) string {
 		host = "::1"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// HTTPURL is the URL of the relay's page on this host (loopback when it
+// listens on every interface), http://HOST:PORT/; empty without one.
+func (s *Server) HTTPURL() string {
+	if s.dash == nil {
+		return ""
+	}
+	return localURL("http", s.listenHost(s.cfg.HTTP), "http://"+s.dash.ln.Addr().String()) + "/"
+}
+
+// HTTPLoginURL is HTTPURL with the token of the page when the relay made
+// it up (no Token or HTTPToken was given) and the page is reachable from
+// other hosts (which put this host's address in place of loopback); else
+// HTTPURL.
+func (s *Server) HTTPLoginURL() string {
+	u := s.HTTPURL()
+	if u == "" || !s.dash.gen {
+		return u
+	}
+	h := s.listenHost(s.cfg.HTTP)
+	if ip := net.ParseIP(h); strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback() {
+		return u
+	}
+	return u + "?token=" + s.dash.token
 }
 
 // StoreDir is the directory of the JetStream store.

@@ -22,6 +22,7 @@ const (
 	envRelayToken         = "FARPIPE_RELAY_TOKEN"
 	envRelayPassword      = "FARPIPE_RELAY_PASSWORD"
 	envRelayClusterSecret = "FARPIPE_RELAY_CLUSTER_SECRET"
+	envRelayHTTPToken     = "FARPIPE_RELAY_HTTP_TOKEN"
 )
 
 // relayShutdownTimeout bounds the graceful stop of the relay after a signal;
@@ -39,6 +40,7 @@ type relayFlags struct {
 	maxPayload, maxStore, maxMemory         string
 	maxConnections                          int
 	verbose                                 bool
+	http, httpTokenFile                     string
 }
 
 func newRelayCmd() *cobra.Command {
@@ -105,6 +107,8 @@ second signal; 2 for a bad command line.`,
 	fl.StringVar(&f.maxMemory, "max-memory", "0", "the most JetStream keeps in memory (0: NATS's default, 75% of the memory)")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "96MiB", "the relay's soft memory limit: its garbage collector works harder near it (0: none; $GOMEMLIMIT, when set, wins)")
 	fl.IntVar(&f.maxConnections, "max-connections", 0, "the most clients connected at once (0: NATS's default, 65536)")
+	fl.StringVar(&f.http, "http", "", "serve a live page of the relay's pipes, streams and queues at this address (see docs/relay.md)")
+	fl.StringVar(&f.httpTokenFile, "http-token-file", "", "the token the page asks of clients off loopback (or "+envRelayHTTPToken+"; default the relay's token)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print the server's notices, warnings and errors on stderr")
 	return cmd
 }
@@ -150,6 +154,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 		if f.token == "" && f.tokenFile == "" {
 			cfg.Token = "" // from the environment: --user was asked for
 		}
+	}
+	cfg.HTTP = f.http
+	if cfg.HTTPToken, err = secret("http-token", "", "http-token-file", f.httpTokenFile, envRelayHTTPToken); err != nil {
+		return cfg, err
 	}
 	if cfg.ClusterSecret, err = secret("cluster-secret", "", "cluster-secret-file", f.clusterSecretFile, envRelayClusterSecret); err != nil {
 		return cfg, err

@@ -219,6 +219,8 @@ func TestRelayCommandErrors(t *testing.T) {
 		{"max store not a size", []string{"--max-store", "big"}, exitUsage, "--max-store"},
 		{"port in use", []string{"--listen", strings.TrimPrefix(taken.url, "nats://")}, exitFailure, "cannot listen"},
 		{"store is a file", []string{"--store", file}, exitFailure, "store"},
+		{"page not host:port", []string{"--http", "8222"}, exitUsage, "--http"},
+		{"page port in use", []string{"--http", strings.TrimPrefix(taken.url, "nats://")}, exitFailure, "--http"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"relay", "--listen", "127.0.0.1:0", "--store", t.TempDir()}, tt.args...)

@@ -20,7 +20,10 @@
 //
 // "Listening" at a name means subscribing to the subject farpipe.pipe.NAME.
 // A dialer sends a request there carrying the inbox it reads; the listener
-// answers with the inbox it reads for this connection. From then on each end
+// answers with the inbox it reads for this connection. An inbox is
+// _INBOX.<unique>.fp.<d|l>.NAME (the dialing or the accepted end of a
+// connection at NAME), so that a relay can show which pipe a subscription
+// belongs to without reading its messages. From then on each end
 // publishes to the other's inbox: connection messages with a kind, a
 // sequence number and data. The session layer above runs TLS end to end over
 // these bytes, so the relay sees only ciphertext and the subjects. The

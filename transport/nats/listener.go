@@ -107,7 +107,7 @@ func (l *listener) accept(m *natsgo.Msg, h hello) {
 		return
 	}
 	l.s.ref() // the connection's own, dropped by its Close
-	c := newConn(l.s, l.t.pool, l.a, nc.NewInbox())
+	c := newConn(l.s, l.t.pool, l.a, pipeInbox(nc, roleListen, l.a.name))
 	c.peer, c.peerWin, c.allowed = h.inbox, h.window, uint64(h.window)
 	sub, err := nc.Subscribe(c.inbox, c.onMsg)
 	if err != nil {

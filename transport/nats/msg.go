@@ -123,6 +123,21 @@ func appendRefuse(b []byte, reason string) []byte {
 	return append(append(b, kindRefuse, version), reason...)
 }
 
+// Roles of a connection's inbox: the end that dialed, or the end the
+// listener accepted.
+const (
+	roleDial   = "d"
+	roleListen = "l"
+)
+
+// pipeInbox is the inbox of one end of a connection at the pipe name:
+// _INBOX.<unique>.fp.<role>.<name>. Its peer accepts any subject; the
+// name and role in it let the relay's page (package relay) tell which
+// pipe and which end a subscription belongs to without reading messages.
+func pipeInbox(nc interface{ NewInbox() string }, role, name string) string {
+	return nc.NewInbox() + ".fp." + role + "." + name
+}
+
 // validSubject reports whether s can be a subject farpipe publishes to: at
 // most maxSubject bytes of printable ASCII without spaces or wildcards.
 func validSubject(s string) bool {

@@ -62,7 +62,7 @@ func (t *natsTransport) Dial(ctx context.Context, raw string) (net.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(s, t.pool, a, s.nc.NewInbox())
+	c := newConn(s, t.pool, a, pipeInbox(s.nc, roleDial, a.name))
 	if c.sub, err = s.nc.Subscribe(c.inbox, c.onMsg); err != nil {
 		t.pool.put(s)
 		return nil, fmt.Errorf("farpipe: subscribing at the relay: %w", err)
