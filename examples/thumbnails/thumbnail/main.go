@@ -137,4 +137,3 @@ func fit(r image.Rectangle, size int) image.Rectangle {
 	}
 	return image.Rect(0, 0, max(1, w*size/h), size)
 }
-
