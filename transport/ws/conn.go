@@ -151,8 +151,11 @@ func (c *conn) readLoop() {
 
 // readError is what Read returns after the WebSocket failed with err.
 func (c *conn) readError(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.EOF // the peer closed normally
+	switch {
+	case err == io.EOF: // the adapter's own: the peer closed normally
+		return io.EOF
+	case errors.Is(err, io.EOF): // the connection ended without a closure
+		return fmt.Errorf("farpipe: the WebSocket from %s ended without a closure (%v): %w", c.remote, err, io.ErrUnexpectedEOF)
 	}
 	return fmt.Errorf("farpipe: receiving over the WebSocket from %s: %w", c.remote, err)
 }

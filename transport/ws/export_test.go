@@ -5,3 +5,7 @@ func ParseAddr(scheme, raw string) (url, hostPort, path, ca, cert, key string, e
 	a, err := parseAddr(scheme, raw)
 	return a.url(), a.hostPort, a.path, a.ca, a.cert, a.key, err
 }
+
+// Drop closes the connection under c's WebSocket, as a crash or a proxy
+// that dies would.
+func Drop(c interface{ Close() error }) { c.(*conn).under.Close() }

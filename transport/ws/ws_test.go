@@ -161,3 +161,49 @@ func TestWSSUnknownCA(t *testing.T) {
 		t.Errorf("Dial of a wss listener with an unknown CA: error %v; want a farpipe: error wrapping x509.UnknownAuthorityError", err)
 	}
 }
+
+// TestDropIsNotEOF checks that a WebSocket whose connection ends without a
+// closure (a crash, a proxy killed) makes the peer's Read fail, never
+// return io.EOF as if the stream had ended, and that a Close does give
+// io.EOF.
+func TestDropIsNotEOF(t *testing.T) {
+	ln := listen(t, "ws://127.0.0.1:0/p")
+	for _, tc := range []struct {
+		name    string
+		end     func(c net.Conn)
+		wantEOF bool
+	}{
+		{"Close", func(c net.Conn) { c.Close() }, true},
+		{"Drop", func(c net.Conn) { ws.Drop(c) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, _ := ln.Accept()
+				accepted <- c
+			}()
+			d, err := transport.Dial(context.Background(), "ws://"+ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			a := <-accepted
+			if a == nil {
+				t.Fatal("Accept failed")
+			}
+			defer a.Close()
+			if _, err := a.Write([]byte("data")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(d, buf); err != nil {
+				t.Fatal(err)
+			}
+			tc.end(a)
+			_, err = d.Read(buf)
+			if gotEOF := err == io.EOF; gotEOF != tc.wantEOF || err == nil || errors.Is(err, io.EOF) != tc.wantEOF {
+				t.Errorf("Read after the peer's %s: %v; want io.EOF: %v", tc.name, err, tc.wantEOF)
+			}
+		})
+	}
+}
