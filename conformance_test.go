@@ -14,6 +14,7 @@ import (
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/conntest"
+	"github.com/farpipe/farpipe/internal/testpki"
 	"github.com/farpipe/farpipe/internal/testrelay"
 )
 
@@ -41,17 +42,28 @@ func TestConformance(t *testing.T) {
 		{"Unix", "unix", "unix://", small},
 		{"SharedMemory", "shm", "shm://", small},
 		{"Relay", "nats", "nats://", small},
+		{"WebSocket", "ws", "ws://127.0.0.1:0/farpipe/conformance", small},
+		{"SecureWebSocket", "wss", "wss://127.0.0.1:0/farpipe/conformance", small},
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			t.Parallel()
-			if fam.network == "nats" {
+			dialQuery := ""
+			switch fam.network {
+			case "nats":
 				fam.addr = testrelay.Start(t).URL("")
-			} else if fam.network == "unix" || fam.network == "shm" {
+			case "ws": // over 127.0.0.1, as IPv4
+			case "wss": // with a certificate its dialer trusts
+				pki := testpki.New(t)
+				fam.addr += "?cert=" + pki.ServerCert + "&key=" + pki.ServerKey
+				dialQuery = "?ca=" + pki.CAFile
+			case "unix", "shm":
 				if runtime.GOOS != "linux" {
 					t.Skip("skipping: local transports are tested on Linux")
 				}
-			} else if err := loopbackUsable(fam.network, fam.addr); err != nil {
-				t.Skipf("skipping: cannot listen on %s loopback %s here: %v", fam.network, fam.addr, err)
+			default:
+				if err := loopbackUsable(fam.network, fam.addr); err != nil {
+					t.Skipf("skipping: cannot listen on %s loopback %s here: %v", fam.network, fam.addr, err)
+				}
 			}
 			for _, run := range []struct {
 				name        string
@@ -63,7 +75,7 @@ func TestConformance(t *testing.T) {
 			} {
 				t.Run(run.name, func(t *testing.T) {
 					t.Parallel()
-					conntest.RunConfig(t, conformancePipe(fam.addr, run.dialerFirst), run.cfg)
+					conntest.RunConfig(t, conformancePipe(fam.addr, dialQuery, run.dialerFirst), run.cfg)
 				})
 			}
 		})
@@ -88,7 +100,8 @@ var pipeSeq atomic.Int64
 
 // conformancePipe returns a conntest.MakePipe that connects a farpipe
 // dialer and listener over tcp at addr; dialerFirst says which is c1.
-func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
+// dialQuery is added to the transport address the dialer dials.
+func conformancePipe(addr, dialQuery string, dialerFirst bool) conntest.MakePipe {
 	return func(t *testing.T) (c1, c2 conntest.Conn, stop func(), err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -112,6 +125,10 @@ func conformancePipe(addr string, dialerFirst bool) conntest.MakePipe {
 		dialAddr := ln.URL()
 		if addr == "unix://" || addr == "shm://" {
 			dialAddr = listenAddr
+		}
+		if dialQuery != "" { // before the "#TOKEN"
+			i := strings.LastIndexByte(dialAddr, '#')
+			dialAddr = dialAddr[:i] + dialQuery + dialAddr[i:]
 		}
 		type accepted struct {
 			c   *farpipe.Conn

@@ -13,6 +13,7 @@ import (
 	_ "github.com/farpipe/farpipe/transport/shm"
 	_ "github.com/farpipe/farpipe/transport/tcp"
 	_ "github.com/farpipe/farpipe/transport/unix"
+	_ "github.com/farpipe/farpipe/transport/ws"
 )
 
 // Dial connects to the farpipe listening at addr and runs the handshake:

@@ -49,6 +49,8 @@ const addrHelp = `Addresses:
   shm://NAME                   shared memory between processes on this host (Linux)
   nats://RELAY[:PORT]/NAME     through a relay (farpipe relay, or any NATS server):
                                both ends dial out; --listen waits at NAME
+  ws://HOST[:PORT]/PATH        a WebSocket, e.g. behind a reverse proxy; wss:// with
+                               TLS to the proxy (?ca=FILE; to listen, ?cert=F&key=F)
   CODE (7-apple-river)         a short code another farpipe printed (with --relay);
                                with --relay and no ADDR, print one for the other side
 Any address with a scheme may end in #TOKEN (unix:///run/x.sock#TOKEN).
