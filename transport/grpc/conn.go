@@ -67,14 +67,14 @@ type conn struct {
 	cancel        context.CancelFunc  // ends the stream (the dialer's end)
 	local, remote net.Addr
 
-	wq     chan mem.BufferSlice // Write to the writer
-	finq   chan struct{}        // CloseWrite to the writer
-	done   chan struct{}        // closed by Close
-	wdone  chan struct{}        // closed when the writer has stopped
-	rq     chan *mem.Reader     // the reader to Read
-	eof    chan struct{}        // closed when the reader has no more for Read
-	rdone  chan struct{}        // closed when the reader has stopped
-	once   sync.Once
+	wq      chan mem.BufferSlice // Write to the writer
+	finq    chan struct{}        // CloseWrite to the writer
+	done    chan struct{}        // closed by Close
+	wdone   chan struct{}        // closed when the writer has stopped
+	rq      chan *mem.Reader     // the reader to Read
+	eof     chan struct{}        // closed when the reader has no more for Read
+	rdone   chan struct{}        // closed when the reader has stopped
+	once    sync.Once
 	lingerT *time.Timer
 
 	rdl, wdl *deadline
