@@ -1,0 +1,53 @@
+package quic_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/farpipe/farpipe/transport"
+	"github.com/farpipe/farpipe/transport/quic"
+	"github.com/farpipe/farpipe/transport/transporttest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestConformance(t *testing.T) {
+	transporttest.Run(t, transporttest.Harness{
+		Scheme:     quic.Scheme,
+		ListenAddr: func(*testing.T) string { return "127.0.0.1:0" },
+	})
+}
+
+func TestBadAddress(t *testing.T) {
+	ctx := context.Background()
+	for _, addr := range []string{"", "127.0.0.1", "127.0.0.1:99999"} {
+		if _, err := quic.New().Dial(ctx, addr); !errors.Is(err, transport.ErrBadAddress) {
+			t.Errorf("Dial(%q) error %v; want ErrBadAddress", addr, err)
+		}
+		if _, err := quic.New().Listen(ctx, addr); !errors.Is(err, transport.ErrBadAddress) {
+			t.Errorf("Listen(%q) error %v; want ErrBadAddress", addr, err)
+		}
+	}
+}
+
+// TestDialNoListenerPrompt checks that a dial to a port nobody listens on
+// fails within the handshake timeout instead of the dial's context.
+func TestDialNoListenerPrompt(t *testing.T) {
+	ln, err := quic.New().Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := quic.New().Dial(ctx, addr); err == nil || ctx.Err() != nil {
+		t.Errorf("Dial to a closed port: error %v, context %v; want an error before the context ends", err, ctx.Err())
+	}
+}
