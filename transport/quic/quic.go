@@ -132,6 +132,9 @@ func resolve(ctx context.Context, addr string) (*net.UDPAddr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if host == "" { // ":PORT": this host, as for tcp
+		host = "127.0.0.1"
+	}
 	ap, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package quic_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -50,4 +51,32 @@ func TestDialNoListenerPrompt(t *testing.T) {
 	if _, err := quic.New().Dial(ctx, addr); err == nil || ctx.Err() != nil {
 		t.Errorf("Dial to a closed port: error %v, context %v; want an error before the context ends", err, ctx.Err())
 	}
+}
+
+// TestDialEmptyHost checks that ":PORT" dials this host, as it does for tcp.
+func TestDialEmptyHost(t *testing.T) {
+	ln, err := quic.New().Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := quic.New().Dial(context.Background(), ":"+port)
+	if err != nil {
+		ln.Close()
+		<-accepted
+		t.Fatalf("Dial(%q): %v", ":"+port, err)
+	}
+	a := <-accepted
+	if a == nil {
+		c.Close()
+		t.Fatal("Accept failed")
+	}
+	c.Close()
+	a.Close()
 }
