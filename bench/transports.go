@@ -26,6 +26,7 @@ var transportLines = []struct{ name, listen, dial string }{
 	{"tcp", "127.0.0.1:%d", "127.0.0.1:%d"},
 	{"grpc", "grpc://127.0.0.1:%d", "grpc://127.0.0.1:%d"},
 	{"quic", "quic://127.0.0.1:%d", "quic://127.0.0.1:%d"},
+	// ws:// and wss:// go here, one line each.
 }
 
 // transportNames are the names --peers chooses from in the transports
