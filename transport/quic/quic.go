@@ -30,7 +30,7 @@ const version = 1
 // keepalives and resumes a broken connection; these only make QUIC keep
 // NAT bindings open and give up on a peer that is gone.
 const (
-	handshakeTimeout = 3 * time.Second  // a dial with nobody listening fails after it
+	handshakeTimeout = 10 * time.Second // a handshake with no reply for this long fails
 	idleTimeout      = 30 * time.Second // a silent peer is gone after it
 	keepAlive        = 10 * time.Second // a PING after this much silence
 	helloTimeout     = 10 * time.Second // a listener waits this long for the first stream
@@ -109,9 +109,16 @@ func (quicTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return fail(err)
 	}
-	qc, err := quicgo.Dial(ctx, udp, raddr, clientTLS(host), config(false))
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := probe(raddr, cancel)
+	qc, err := quicgo.Dial(dctx, udp, raddr, clientTLS(host), config(false))
+	stop()
 	if err != nil {
 		udp.Close()
+		if cause := context.Cause(dctx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
 		return fail(err)
 	}
 	st, err := qc.OpenStreamSync(ctx)
