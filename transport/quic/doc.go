@@ -35,10 +35,14 @@
 //
 // # Timeouts
 //
-// The handshake gives up after 3 s (a dial to a port nobody listens on
-// fails then: QUIC gets no "connection refused"), a connection after 30 s
-// without a packet from the peer, and each end sends a PING after 10 s of
-// silence so that NAT bindings stay open. The session layer keeps its own
+// The handshake gives up after 10 s without a reply, a connection after
+// 30 s without a packet from the peer, and each end sends a PING after
+// 10 s of silence so that NAT bindings stay open. UDP has no "connection
+// refused": beside the handshake, Dial sends one byte from a connected UDP
+// socket, which sees the ICMP "port unreachable" that quic-go's socket
+// does not, so a dial to a port nobody listens on fails at once with an
+// error wrapping syscall.ECONNREFUSED (where ICMP is filtered, after the
+// handshake timeout). The session layer keeps its own
 // keepalives and resumes a broken connection on a new one.
 //
 // # UDP buffers
