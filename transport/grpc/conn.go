@@ -25,6 +25,19 @@ const chunkSize = 256 << 10
 // before it resets the stream and closes its HTTP/2 connection.
 const linger = 10 * time.Second
 
+// queued is how many Writes (of at most chunkSize bytes each) may wait
+// for the writer, and how many received messages for Read: like a
+// socket's buffers, they let each side run on without waiting for the
+// other's goroutine to be scheduled at every message. The writer sends
+// queued Writes together, up to chunkSize, as one message.
+const queued = 8
+
+// writeOp is a Write's bytes for the writer, or CloseWrite (fin).
+type writeOp struct {
+	data mem.BufferSlice
+	fin  bool
+}
+
 // errPeerClosed is returned by Write once the peer has ended the stream.
 var errPeerClosed = fmt.Errorf("farpipe: the peer closed the grpc stream: %w", syscall.EPIPE)
 
@@ -67,13 +80,12 @@ type conn struct {
 	cancel        context.CancelFunc  // ends the stream (the dialer's end)
 	local, remote net.Addr
 
-	wq      chan mem.BufferSlice // Write to the writer
-	finq    chan struct{}        // CloseWrite to the writer
-	done    chan struct{}        // closed by Close
-	wdone   chan struct{}        // closed when the writer has stopped
-	rq      chan *mem.Reader     // the reader to Read
-	eof     chan struct{}        // closed when the reader has no more for Read
-	rdone   chan struct{}        // closed when the reader has stopped
+	wq      chan writeOp     // Write and CloseWrite to the writer
+	done    chan struct{}    // closed by Close
+	wdone   chan struct{}    // closed when the writer has stopped
+	rq      chan *mem.Reader // the reader to Read
+	eof     chan struct{}    // closed when the reader has no more for Read
+	rdone   chan struct{}    // closed when the reader has stopped
 	once    sync.Once
 	lingerT *time.Timer
 
@@ -93,11 +105,10 @@ type conn struct {
 func newConn(st stream, local, remote net.Addr) *conn {
 	return &conn{
 		st: st, local: local, remote: remote,
-		wq:    make(chan mem.BufferSlice),
-		finq:  make(chan struct{}),
+		wq:    make(chan writeOp, queued),
 		done:  make(chan struct{}),
 		wdone: make(chan struct{}),
-		rq:    make(chan *mem.Reader),
+		rq:    make(chan *mem.Reader, queued),
 		eof:   make(chan struct{}),
 		rdone: make(chan struct{}),
 		rdl:   newDeadline(),
@@ -115,23 +126,55 @@ func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	for {
 		select {
-		case data := <-c.wq:
-			if err := c.st.SendMsg(&message{data: data}); err != nil {
-				c.setWriteErr(err)
-				return
-			}
-		case <-c.finq:
-			if err := c.endSend(); err != nil {
+		case op := <-c.wq:
+			if err := c.send(op); err != nil {
 				c.setWriteErr(err)
 				return
 			}
 		case <-c.done:
+			for { // what Write queued before Close goes first
+				select {
+				case op := <-c.wq:
+					if err := c.send(op); err != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
 			if c.client != nil {
 				c.endSend()
 			}
 			return
 		}
 	}
+}
+
+// send sends op, and with it the data queued behind it up to chunkSize in
+// all, as one message.
+func (c *conn) send(op writeOp) error {
+	if op.fin {
+		return c.endSend()
+	}
+	data := op.data
+	for n := data.Len(); n < chunkSize; {
+		select {
+		case next := <-c.wq:
+			if next.fin {
+				if err := c.st.SendMsg(&message{data: data}); err != nil {
+					return err
+				}
+				return c.endSend()
+			}
+			data = append(data, next.data...)
+			n += next.data.Len()
+			continue
+		default:
+		}
+		break
+	}
+	return c.st.SendMsg(&message{data: data})
 }
 
 // endSend ends this end's half of the stream.
@@ -266,7 +309,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		k := min(len(p), chunkSize)
 		data := mem.BufferSlice{mem.Copy(p[:k], mem.DefaultBufferPool())}
 		select {
-		case c.wq <- data:
+		case c.wq <- writeOp{data: data}:
 			n += k
 			p = p[k:]
 		case <-c.done:
@@ -297,7 +340,7 @@ func (c *conn) CloseWrite() error {
 		return nil
 	}
 	select {
-	case c.finq <- struct{}{}:
+	case c.wq <- writeOp{fin: true}:
 		c.wclosed = true
 		return nil
 	case <-c.done:
