@@ -66,9 +66,11 @@ type stream interface {
 // listener to end the stream, then closes the HTTP/2 connection.
 //
 // Goroutines: a writer (the only caller of SendMsg and CloseSend) takes
-// chunks from Write, one at a time; a reader (the only caller of RecvMsg)
-// hands received messages to Read, one at a time, so gRPC's flow control
-// holds back a peer whose reader does not read. On the dialer's end the
+// chunks from Write through a queue of [queued]; a reader (the only caller
+// of RecvMsg) hands received messages to Read through another, and stops
+// receiving while it is full, so gRPC's flow control holds back a peer
+// whose reader does not read. Close lets the writer send what is queued
+// before it ends its half. On the dialer's end the
 // reader ends the call when the stream ends: it cancels the stream, waits
 // for the writer and closes the gRPC client. On the listener's end, the
 // handler waits for the writer and returns; the reader then ends with the
