@@ -44,6 +44,9 @@ func TestConformance(t *testing.T) {
 		{"Relay", "nats", "nats://", small},
 		{"WebSocket", "ws", "ws://127.0.0.1:0/farpipe/conformance", small},
 		{"SecureWebSocket", "wss", "wss://127.0.0.1:0/farpipe/conformance", small},
+
+		{"GRPC", "tcp4", "grpc://127.0.0.1:0", small}, // loopback checked over tcp4
+		{"QUIC", "tcp4", "quic://127.0.0.1:0", small}, // loopback checked over tcp4
 	} {
 		t.Run(fam.name, func(t *testing.T) {
 			t.Parallel()
@@ -83,7 +86,11 @@ func TestConformance(t *testing.T) {
 }
 
 // loopbackUsable reports why addr cannot be listened on and dialed, or nil.
+// A "scheme://" prefix is ignored.
 func loopbackUsable(network, addr string) error {
+	if _, hostport, ok := strings.Cut(addr, "://"); ok {
+		addr = hostport
+	}
 	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return err

@@ -9,7 +9,9 @@ import (
 	"github.com/farpipe/farpipe/transport"
 
 	// Transports available to every program that imports farpipe.
+	_ "github.com/farpipe/farpipe/transport/grpc"
 	_ "github.com/farpipe/farpipe/transport/nats"
+	_ "github.com/farpipe/farpipe/transport/quic"
 	_ "github.com/farpipe/farpipe/transport/shm"
 	_ "github.com/farpipe/farpipe/transport/tcp"
 	_ "github.com/farpipe/farpipe/transport/unix"

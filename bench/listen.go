@@ -42,9 +42,13 @@ func waitListening(ctx context.Context, port int, c *child) error {
 }
 
 // listening reports whether /proc/net/tcp or tcp6 has a listening socket
-// on port.
+// on port, or /proc/net/udp or udp6 a bound one (quic://).
 func listening(port int) bool {
-	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"} {
+		state := "0A" // TCP_LISTEN
+		if strings.Contains(name, "udp") {
+			state = "07" // TCP_CLOSE: how an unconnected UDP socket shows
+		}
 		b, err := os.ReadFile(name)
 		if err != nil {
 			continue
@@ -52,7 +56,7 @@ func listening(port int) bool {
 		for _, line := range strings.Split(string(b), "\n") {
 			// sl local_address rem_address st ...; st 0A is LISTEN
 			f := strings.Fields(line)
-			if len(f) < 4 || f[3] != "0A" {
+			if len(f) < 4 || f[3] != state {
 				continue
 			}
 			_, hexPort, ok := strings.Cut(f[1], ":")
