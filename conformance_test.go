@@ -44,7 +44,6 @@ func TestConformance(t *testing.T) {
 		{"Relay", "nats", "nats://", small},
 		{"WebSocket", "ws", "ws://127.0.0.1:0/farpipe/conformance", small},
 		{"SecureWebSocket", "wss", "wss://127.0.0.1:0/farpipe/conformance", small},
-
 		{"GRPC", "tcp4", "grpc://127.0.0.1:0", small}, // loopback checked over tcp4
 		{"QUIC", "tcp4", "quic://127.0.0.1:0", small}, // loopback checked over tcp4
 	} {
