@@ -254,6 +254,47 @@ func (q *workQueue) putBuf(b []byte) {
 	}
 }
 
+// queueRetryFor is how long publish tries to store a message: less than
+// the streams' duplicate window (2 min), so that a message stored by a try
+// whose confirmation was lost is not stored again by the next.
+const queueRetryFor = 90 * time.Second
+
+// queueTryTimeout bounds one try of publish.
+const queueTryTimeout = 5 * time.Second
+
+// publish stores m on one of the queue's streams with the message id id,
+// trying again while the failure may pass (a node of a cluster down, a
+// stream leader being elected, a reconnection), for up to queueRetryFor.
+func (q *workQueue) publish(ctx context.Context, m *natsgo.Msg, id string) (*jetstream.PubAck, error) {
+	give := time.Now().Add(queueRetryFor)
+	for {
+		tctx, cancel := context.WithTimeout(ctx, queueTryTimeout)
+		ack, err := q.js.PublishMsg(tctx, m, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(20))
+		cancel()
+		if err == nil || ctx.Err() != nil || !queueTransient(err) || time.Now().After(give) {
+			return ack, err
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// queueTransient reports whether a publishing error may pass by itself.
+func queueTransient(err error) bool {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		return ae.Code == 503 || ae.ErrorCode == errClusterUnavailable || ae.ErrorCode == errLastSeqNotReady
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout) ||
+		errors.Is(err, natsgo.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, natsgo.ErrConnectionReconnecting)
+}
+
 // queueToken returns a random token for subjects and ids.
 func queueToken() string {
 	var b [10]byte
@@ -361,7 +402,9 @@ func (w *queueWork) storePart() error {
 	if w.token == "" {
 		w.token = queueToken()
 	}
-	ack, err := w.q.js.Publish(w.ctx, w.subject("part."+w.token), w.buf, jetstream.WithRetryAttempts(20))
+	m := natsgo.NewMsg(w.subject("part." + w.token))
+	m.Data = w.buf
+	ack, err := w.q.publish(w.ctx, m, w.token+"."+strconv.Itoa(len(w.parts)))
 	if err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing part of a result: %w", w.q.name, err)
 	}
@@ -392,7 +435,10 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	m.Header.Set(hdrQueueNote, queueOneLine(st.Note))
 	m.Header.Set(hdrQueueWorker, queueOneLine(w.q.opts.Worker))
 	m.Header.Set(hdrQueueParts, strconv.Itoa(len(w.parts)))
-	if _, err := w.q.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(20)); err != nil {
+	if w.token == "" {
+		w.token = queueToken()
+	}
+	if _, err := w.q.publish(ctx, m, w.token+".done"); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.name, err)
 	}
 	w.q.putBuf(w.buf)

@@ -73,7 +73,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	for k, v := range item.Meta {
 		m.Header.Set(hdrQueueMeta+k, queueOneLine(v))
 	}
-	_, err := s.q.js.PublishMsg(ctx, m, jetstream.WithMsgID(s.run+"."+item.ID), jetstream.WithRetryAttempts(20))
+	_, err := s.q.publish(ctx, m, s.run+"."+item.ID)
 	if err != nil {
 		s.forget(item.ID)
 		if ctx.Err() != nil {
