@@ -52,7 +52,7 @@ const (
 
 // streamLines are the measured lines of the part, in report order.
 var streamLines = []string{"farpipe pub", "farpipe sub", "farpipe pub+sub", "jscopy pub", "jscopy sub", "jscopy pub+sub",
-	"map --via, 2 workers cat", "map -j 2 cat (local)"}
+	"map --via, 2 workers cat", "map -j 2 cat (local)", "pipe | map --via, 2 workers", "pipe | map -j 2 cat (local)"}
 
 // rssProgs are the programs whose peak RSS the part checks.
 var rssProgs = []string{"pub", "sub", "worker", "map --via", "map (local)"}
@@ -108,7 +108,7 @@ func runStreamsPart(ctx context.Context, cfg *config) error {
 	defer os.Remove(sb.file)
 	load := loadAverage()
 	for round := 1; round <= cfg.runs; round++ {
-		for _, step := range []func(context.Context, int) error{sb.pubSub, sb.jsPubSub, sb.mapVia, sb.mapLocal} {
+		for _, step := range []func(context.Context, int) error{sb.pubSub, sb.jsPubSub, sb.mapVia, sb.mapLocal, sb.mapViaPipe, sb.mapLocalPipe} {
 			if ctx.Err() != nil {
 				return fmt.Errorf("farpipe bench: interrupted: %v", ctx.Err())
 			}
@@ -162,13 +162,33 @@ func (sb *streamBench) start(ctx context.Context, role string, in string, argv .
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if in != "" {
-		f, err := os.Open(in)
+		f, err := os.Open(strings.TrimPrefix(in, "|"))
 		if err != nil {
 			return nil, nil, fmt.Errorf("farpipe bench: %v", err)
+		}
+		if strings.HasPrefix(in, "|") {
+			// A pipe that the harness fills (exec's goroutine copies the
+			// file into it): map reads it as it reads any producer.
+			cmd.Stdin = struct{ io.Reader }{f}
+			c, out, err := sb.startCmd(role, cmd, usage)
+			if err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+			go func() { // the copy ends with the child; owned by it
+				<-c.done
+				f.Close()
+			}()
+			return c, out, nil
 		}
 		defer f.Close() // the child has its own descriptor once started
 		cmd.Stdin = f
 	}
+	return sb.startCmd(role, cmd, usage)
+}
+
+// startCmd starts cmd and counts its standard output.
+func (sb *streamBench) startCmd(role string, cmd *exec.Cmd, usage string) (*child, *atomic.Int64, error) {
 	out := &atomic.Int64{}
 	cmd.Stdout = counter{out}
 	c, err := startChild(role, cmd)
@@ -276,7 +296,13 @@ func (sb *streamBench) rm(ctx context.Context, name string) {
 // mapVia runs map --via a new queue of the relay with two local workers
 // of one slot running cat; the workers are stopped after.
 func (sb *streamBench) mapVia(ctx context.Context, round int) error {
-	addr := sb.relay.url + "/q" + strconv.Itoa(round)
+	return sb.viaRun(ctx, round, sb.file, "/q", "map --via, 2 workers cat")
+}
+
+// viaRun runs map --via on in (a file, or "|" and a file for a pipe) and
+// records it as line.
+func (sb *streamBench) viaRun(ctx context.Context, round int, in, queue, line string) error {
+	addr := sb.relay.url + queue + strconv.Itoa(round)
 	var workers []*child
 	defer func() {
 		for _, w := range workers {
@@ -292,15 +318,15 @@ func (sb *streamBench) mapVia(ctx context.Context, round int) error {
 		}
 		workers = append(workers, w)
 	}
-	secs, rss, n, err := sb.proc(ctx, "map --via", sb.file, sb.h.farpipe, "map", "--via", addr)
+	secs, rss, n, err := sb.proc(ctx, "map --via", in, sb.h.farpipe, "map", "--via", addr)
 	if err == nil {
 		err = sb.checkSize("map --via", n)
 	}
 	if err != nil {
 		return err
 	}
-	sb.record("map --via, 2 workers cat", secs, "map --via", rss)
-	logf("run %d map --via, 2 workers: %.2f s (load %s)", round, secs, loadAverage())
+	sb.record(line, secs, "map --via", rss)
+	logf("run %d %s: %.2f s (load %s)", round, line, secs, loadAverage())
 	return nil
 }
 
@@ -315,6 +341,25 @@ func (sb *streamBench) mapLocal(ctx context.Context, round int) error {
 	}
 	sb.record("map -j 2 cat (local)", secs, "map (local)", rss)
 	logf("run %d map -j 2 cat: %.2f s (load %s)", round, secs, loadAverage())
+	return nil
+}
+
+// mapViaPipe is mapVia with the file through a pipe.
+func (sb *streamBench) mapViaPipe(ctx context.Context, round int) error {
+	return sb.viaRun(ctx, round, "|"+sb.file, "/pq", "pipe | map --via, 2 workers")
+}
+
+// mapLocalPipe is mapLocal with the file through a pipe.
+func (sb *streamBench) mapLocalPipe(ctx context.Context, round int) error {
+	secs, rss, n, err := sb.proc(ctx, "map", "|"+sb.file, sb.h.farpipe, "map", "-j", "2", "--", "cat")
+	if err == nil {
+		err = sb.checkSize("map -j 2", n)
+	}
+	if err != nil {
+		return err
+	}
+	sb.record("pipe | map -j 2 cat (local)", secs, "map (local)", rss)
+	logf("run %d pipe | map -j 2 cat: %.2f s (load %s)", round, secs, loadAverage())
 	return nil
 }
 
@@ -443,6 +488,7 @@ func (sb *streamBench) writeReport(w io.Writer, lat []time.Duration, latErr erro
 	}
 	ratio(fmt.Sprintf("farpipe pub+sub ≥ %.1f× jscopy pub+sub", pubSubBar), "farpipe pub+sub", "jscopy pub+sub", pubSubBar)
 	ratio(fmt.Sprintf("map --via, 2 workers ≥ %.1f× map -j 2 (local)", viaBar), "map --via, 2 workers cat", "map -j 2 cat (local)", viaBar)
+	ratio(fmt.Sprintf("the same from a pipe ≥ %.1f×", viaBar), "pipe | map --via, 2 workers", "pipe | map -j 2 cat (local)", viaBar)
 	for _, g := range []struct {
 		goal  string
 		q     float64

@@ -114,7 +114,8 @@ func pub(ctx context.Context, nc *nats.Conn, name string, in io.Reader) error {
 		}
 		carry = append(carry[:0], buf[cut:n]...)
 		if cut > 0 {
-			if _, err := js.PublishAsync(name+".p", buf[:cut]); err != nil {
+			// Wait while broker.DefaultMaxInFlight are unconfirmed, as farpipe pub does.
+			if _, err := js.PublishAsync(name+".p", buf[:cut], jetstream.WithStallWait(time.Minute)); err != nil {
 				return err
 			}
 		}
