@@ -177,8 +177,18 @@ func (q *workQueue) streams(ctx context.Context) error {
 }
 
 func (q *workQueue) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	give := time.Now().Add(queueRetryFor)
 	for try := 0; ; try++ {
 		s, err := q.js.Stream(ctx, cfg.Name)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil && queueTransient(err) && time.Now().Before(give) {
+			// A cluster still electing its leaders, or a loaded server:
+			// the JetStream API does not answer yet.
+			if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+				return nil, err
+			}
+			try--
+			continue
+		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			if err != nil {
 				return nil, fmt.Errorf("farpipe: queue %s: cannot find its stream %s on the relay: %w", q.name, cfg.Name, err)
@@ -188,6 +198,12 @@ func (q *workQueue) stream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 		s, err = q.js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && try < 3 {
 			continue // another worker made it first
+		}
+		if err != nil && ctx.Err() == nil && queueTransient(err) && time.Now().Before(give) {
+			if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+				return nil, err
+			}
+			continue // it may have been made: look again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("farpipe: queue %s: cannot create its stream %s on the relay: %w", q.name, cfg.Name, err)
@@ -274,13 +290,21 @@ func (q *workQueue) publish(ctx context.Context, m *natsgo.Msg, id string) (*jet
 		if err == nil || ctx.Err() != nil || !queueTransient(err) || time.Now().After(give) {
 			return ack, err
 		}
-		t := time.NewTimer(250 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, context.Cause(ctx)
+		if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+			return nil, err
 		}
+	}
+}
+
+// queueSleep waits for d, or for ctx's end.
+func queueSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 

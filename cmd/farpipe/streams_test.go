@@ -284,9 +284,10 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 	for range 3 {
 		workers = append(workers, startWorker(t, command(t, "worker", "-j", "2", "--ack-wait", "2s", "--replicas", "3", queue, "--", "cat")))
 	}
-	// 3,000 chunks of 10 lines; small blocks, so that map does not wait
-	// for more input to send the chunks of the first half.
-	mapIn := seqInput(30000)
+	// 1,200 chunks of 10 lines; small blocks, so that map does not wait
+	// for more input to send the chunks of the first half (it waits for
+	// the second half until the node is down).
+	mapIn := seqInput(12000)
 	mr, mw := io.Pipe()
 	mapper := startStreamProc(t, command(t, "map", "--via", queue, "--replicas", "3", "--records", "10", "--block", "16KiB", "-j", "16"), mr)
 	t.Cleanup(func() { mw.Close() })
@@ -315,7 +316,7 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 	}
 	watch := startStreamProc(t, command(t, "sub", "--follow", addr), nil)
 	watch.waitLines(t, n/2)   // records are flowing
-	mapper.waitLines(t, 5000) // and chunks
+	mapper.waitLines(t, 2000) // and chunks
 	var leader *relay.Server
 	pollFor(t, "the streams' leaders", func() bool {
 		most := 0
