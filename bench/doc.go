@@ -11,6 +11,7 @@
 //	go run ./bench --size 4GiB --runs 5 --peers gocopy,farpipe-plain,socat
 //	go run ./bench -part map           # farpipe map against GNU parallel, xargs and pipelines
 //	go run ./bench -part relay         # farpipe through a relay against a nats.go copier and croc
+//	go run ./bench -part streams       # pub/sub and map --via on a relay's JetStream against a nats.go JetStream copier and local map
 //
 // Transfers of different tools are interleaved (A B C … A B C …) so that
 // a change in the machine's speed touches every tool alike. It runs on

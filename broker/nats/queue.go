@@ -177,8 +177,18 @@ func (q *workQueue) streams(ctx context.Context) error {
 }
 
 func (q *workQueue) stream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	give := time.Now().Add(queueRetryFor)
 	for try := 0; ; try++ {
 		s, err := q.js.Stream(ctx, cfg.Name)
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) && ctx.Err() == nil && queueTransient(err) && time.Now().Before(give) {
+			// A cluster still electing its leaders, or a loaded server:
+			// the JetStream API does not answer yet.
+			if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+				return nil, err
+			}
+			try--
+			continue
+		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			if err != nil {
 				return nil, fmt.Errorf("farpipe: queue %s: cannot find its stream %s on the relay: %w", q.name, cfg.Name, err)
@@ -188,6 +198,12 @@ func (q *workQueue) stream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 		s, err = q.js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && try < 3 {
 			continue // another worker made it first
+		}
+		if err != nil && ctx.Err() == nil && queueTransient(err) && time.Now().Before(give) {
+			if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+				return nil, err
+			}
+			continue // it may have been made: look again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("farpipe: queue %s: cannot create its stream %s on the relay: %w", q.name, cfg.Name, err)
@@ -252,6 +268,55 @@ func (q *workQueue) putBuf(b []byte) {
 	if b != nil {
 		q.bufs.Put(&b)
 	}
+}
+
+// queueRetryFor is how long publish tries to store a message: less than
+// the streams' duplicate window (2 min), so that a message stored by a try
+// whose confirmation was lost is not stored again by the next.
+const queueRetryFor = 90 * time.Second
+
+// queueTryTimeout bounds one try of publish.
+const queueTryTimeout = 5 * time.Second
+
+// publish stores m on one of the queue's streams with the message id id,
+// trying again while the failure may pass (a node of a cluster down, a
+// stream leader being elected, a reconnection), for up to queueRetryFor.
+func (q *workQueue) publish(ctx context.Context, m *natsgo.Msg, id string) (*jetstream.PubAck, error) {
+	give := time.Now().Add(queueRetryFor)
+	for {
+		tctx, cancel := context.WithTimeout(ctx, queueTryTimeout)
+		ack, err := q.js.PublishMsg(tctx, m, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(20))
+		cancel()
+		if err == nil || ctx.Err() != nil || !queueTransient(err) || time.Now().After(give) {
+			return ack, err
+		}
+		if err := queueSleep(ctx, 250*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// queueSleep waits for d, or for ctx's end.
+func queueSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// queueTransient reports whether a publishing error may pass by itself.
+func queueTransient(err error) bool {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		return ae.Code == 503 || ae.ErrorCode == errClusterUnavailable || ae.ErrorCode == errLastSeqNotReady
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout) ||
+		errors.Is(err, natsgo.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, natsgo.ErrConnectionReconnecting)
 }
 
 // queueToken returns a random token for subjects and ids.
@@ -361,7 +426,9 @@ func (w *queueWork) storePart() error {
 	if w.token == "" {
 		w.token = queueToken()
 	}
-	ack, err := w.q.js.Publish(w.ctx, w.subject("part."+w.token), w.buf, jetstream.WithRetryAttempts(20))
+	m := natsgo.NewMsg(w.subject("part." + w.token))
+	m.Data = w.buf
+	ack, err := w.q.publish(w.ctx, m, w.token+"."+strconv.Itoa(len(w.parts)))
 	if err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing part of a result: %w", w.q.name, err)
 	}
@@ -392,7 +459,10 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	m.Header.Set(hdrQueueNote, queueOneLine(st.Note))
 	m.Header.Set(hdrQueueWorker, queueOneLine(w.q.opts.Worker))
 	m.Header.Set(hdrQueueParts, strconv.Itoa(len(w.parts)))
-	if _, err := w.q.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(20)); err != nil {
+	if w.token == "" {
+		w.token = queueToken()
+	}
+	if _, err := w.q.publish(ctx, m, w.token+".done"); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.name, err)
 	}
 	w.q.putBuf(w.buf)

@@ -36,14 +36,22 @@ func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
 	s := &queueSubmission{q: q, run: queueToken(), done: make(chan struct{}),
 		waiting: map[string]*queueWaiter{}}
 	var err error
-	s.cons, err = q.js.CreateOrUpdateConsumer(ctx, q.results.CachedInfo().Config.Name, jetstream.ConsumerConfig{
-		Name:              "map_" + s.run,
-		Description:       "farpipe map: results of one run",
-		FilterSubject:     "farpipe.result." + q.name + "." + s.run + ".done",
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		MaxAckPending:     -1,
-		InactiveThreshold: time.Hour,
-	})
+	for give := time.Now().Add(queueRetryFor); ; {
+		s.cons, err = q.js.CreateOrUpdateConsumer(ctx, q.results.CachedInfo().Config.Name, jetstream.ConsumerConfig{
+			Name:              "map_" + s.run,
+			Description:       "farpipe map: results of one run",
+			FilterSubject:     "farpipe.result." + q.name + "." + s.run + ".done",
+			AckPolicy:         jetstream.AckExplicitPolicy,
+			MaxAckPending:     -1,
+			InactiveThreshold: time.Hour,
+		})
+		if err == nil || ctx.Err() != nil || !queueTransient(err) || time.Now().After(give) {
+			break
+		}
+		if err := queueSleep(ctx, 250*time.Millisecond); err != nil { // a cluster electing its leaders
+			return nil, err
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("farpipe: queue %s: cannot read results on the relay: %w", q.name, err)
 	}
@@ -73,7 +81,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	for k, v := range item.Meta {
 		m.Header.Set(hdrQueueMeta+k, queueOneLine(v))
 	}
-	_, err := s.q.js.PublishMsg(ctx, m, jetstream.WithMsgID(s.run+"."+item.ID), jetstream.WithRetryAttempts(20))
+	_, err := s.q.publish(ctx, m, s.run+"."+item.ID)
 	if err != nil {
 		s.forget(item.ID)
 		if ctx.Err() != nil {

@@ -253,17 +253,21 @@ func pollFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestStreamsClusterNodeDown: three clustered relays, a stream with three
-// replicas, two publishers; the stream's leader is shut down in the middle.
-// The publishers exit 0, and a subscriber afterwards reads every record
-// once, in order.
+// TestStreamsClusterNodeDown: three clustered relays; two publishers into
+// a stream with three replicas, a subscriber following it, and map --via a
+// work queue with three replicas served by three workers, all running when
+// a node (the one leading most of the streams) is shut down. The
+// publishers and map exit 0; a subscriber afterwards reads every record
+// once, in order; map's output is its input (cat), byte for byte.
 func TestStreamsClusterNodeDown(t *testing.T) {
+	t.Parallel()
 	rs := startStreamCluster(t, 3)
 	hosts := make([]string, len(rs))
 	for i, r := range rs {
 		hosts[i] = strings.TrimPrefix(r.ClientURL(), "nats://")
 	}
-	addr := "nats://" + strings.Join(hosts, ",") + "/clu"
+	relays := "nats://" + strings.Join(hosts, ",")
+	addr, queue := relays+"/clu", relays+"/cluq"
 	ids := []string{"p0", "p1"}
 	const n = 40000
 	var pubs []*streamProc
@@ -274,12 +278,25 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 		in := brokertest.Lines(id, n, 80)
 		pubs = append(pubs, startStreamProc(t, command(t, "pub", "-v", "--id", id, "--replicas", "3", "--max-message", "8KiB", addr), pr))
 		pipes, inputs = append(pipes, pw), append(inputs, in)
+		t.Cleanup(func() { pw.Close() }) // before the process's cleanup waits for it
 	}
-	half := len(brokertest.Lines("p", n/2, 80))
+	var workers []*workerProc
+	for range 3 {
+		workers = append(workers, startWorker(t, command(t, "worker", "-j", "2", "--ack-wait", "2s", "--replicas", "3", queue, "--", "cat")))
+	}
+	// 1,200 chunks of 10 lines; small blocks, so that map does not wait
+	// for more input to send the chunks of the first half (it waits for
+	// the second half until the node is down).
+	mapIn := seqInput(12000)
+	mr, mw := io.Pipe()
+	mapper := startStreamProc(t, command(t, "map", "--via", queue, "--replicas", "3", "--records", "10", "--block", "16KiB", "-j", "16"), mr)
+	t.Cleanup(func() { mw.Close() })
+	pipes, inputs = append(pipes, mw), append(inputs, mapIn)
+	half := func(i int) int { return bytes.IndexByte(inputs[i][len(inputs[i])/2:], '\n') + len(inputs[i])/2 + 1 }
 	written := make(chan error, len(pipes))
 	for i := range pipes {
 		go func() {
-			_, err := pipes[i].Write(inputs[i][:half])
+			_, err := pipes[i].Write(inputs[i][:half(i)])
 			written <- err
 		}()
 	}
@@ -293,25 +310,34 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 			t.Fatalf("pub exited early: %s", pubs[0].stderr.String())
 		case <-pubs[1].done:
 			t.Fatalf("pub exited early: %s", pubs[1].stderr.String())
+		case <-mapper.done:
+			t.Fatalf("map exited early: %s", mapper.stderr.String())
 		}
 	}
 	watch := startStreamProc(t, command(t, "sub", "--follow", addr), nil)
-	watch.waitLines(t, n/2) // records are flowing
+	watch.waitLines(t, n/2)   // records are flowing
+	mapper.waitLines(t, 2000) // and chunks
 	var leader *relay.Server
-	pollFor(t, "the stream's leader", func() bool {
+	pollFor(t, "the streams' leaders", func() bool {
+		most := 0
 		for _, r := range rs {
-			if r.NATS().JetStreamIsStreamLeader("$G", "clu") {
-				leader = r
-				return true
+			led := 0
+			for _, s := range []string{"clu", "FARPIPE_WORK_cluq", "FARPIPE_RESULT_cluq"} {
+				if r.NATS().JetStreamIsStreamLeader("$G", s) {
+					led++
+				}
+			}
+			if led > most {
+				leader, most = r, led
 			}
 		}
-		return false
+		return leader != nil
 	})
 	leader.Shutdown(context.Background())
 	errs := make(chan error, len(pipes))
 	for i := range pipes {
 		go func() {
-			_, err := pipes[i].Write(inputs[i][half:])
+			_, err := pipes[i].Write(inputs[i][half(i):])
 			pipes[i].Close()
 			errs <- err
 		}()
@@ -325,6 +351,10 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 		if code, _ := p.wait(t); code != 0 {
 			t.Fatalf("%v exited %d with a node down: %s", p.cmd.Args, code, p.stderr.String())
 		}
+	}
+	if code, out := mapper.wait(t); code != 0 || !bytes.Equal(out, mapIn) {
+		t.Fatalf("map --via exited %d with a node down, %d bytes of %d, same: %v; stderr: %s\nworkers: %s | %s | %s",
+			code, len(out), len(mapIn), bytes.Equal(out, mapIn), mapper.stderr.String(), workers[0].stderr, workers[1].stderr, workers[2].stderr)
 	}
 	s := start(t, command(t, "sub", "--label", addr), nil)()
 	if s.code != 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/farpipe/farpipe/broker"
 	"github.com/farpipe/farpipe/flow"
@@ -34,6 +35,7 @@ type queueMap struct {
 	retries   int
 	keepGoing bool
 	line      func(string)
+	bufs      sync.Pool // *[]byte of max bytes: chunks read from a file
 }
 
 // queueFailure is a command that failed on a worker.
@@ -95,6 +97,10 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, replicas int, jo
 	growPipe(os.Stdout)
 	r := newMapRunner("", nil, 0, false)
 	m := &queueMap{sub: sub, max: maxItem, retries: f.retries, keepGoing: f.keepGoing, line: r.line}
+	m.bufs.New = func() any {
+		b := make([]byte, maxItem+bytes.MinRead) // ReadFrom wants MinRead free to read
+		return &b
+	}
 	mc.Jobs = queueWindow
 	if jobsSet {
 		mc.Jobs = f.jobs
@@ -114,17 +120,20 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, replicas int, jo
 // job puts the chunk on the queue and writes its result; again when the
 // command failed and --retries allows.
 func (m *queueMap) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
+	if n := len(c.Header) + int(c.Size); n > m.max {
+		return fmt.Errorf("farpipe: map: chunk %d with its header is %d bytes, more than a message of the relay (%d): use a smaller --block or header", c.Seq, n, m.max)
+	}
 	data := c.Data // without a copy when it can
 	if data == nil || len(c.Header) > 0 {
-		var b bytes.Buffer
-		b.Grow(len(c.Header) + int(c.Size))
-		if _, err := c.WriteTo(&b); err != nil {
+		// Read straight into a buffer of the pool: no growing, no
+		// clearing of a new megabyte for every chunk.
+		bp := m.bufs.Get().(*[]byte)
+		defer m.bufs.Put(bp)
+		b := bytes.NewBuffer((*bp)[:0])
+		if _, err := c.WriteTo(b); err != nil {
 			return fmt.Errorf("farpipe: map: reading chunk %d: %w", c.Seq, err)
 		}
 		data = b.Bytes()
-	}
-	if len(data) > m.max {
-		return fmt.Errorf("farpipe: map: chunk %d with its header is %d bytes, more than a message of the relay (%d): use a smaller --block or header", c.Seq, len(data), m.max)
 	}
 	meta := map[string]string{"Chunk": strconv.FormatInt(c.Seq, 10), "Offset": strconv.FormatInt(c.Offset, 10)}
 	for attempt := 1; ; attempt++ {

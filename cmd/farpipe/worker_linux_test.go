@@ -3,14 +3,17 @@ package main
 import (
 	"crypto/sha256"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestMapViaQueueNetworkCut: the relay, map and two workers run on one
-// host, a third worker on another, which loses its cable in the middle of
-// the run. Its chunks go to the other workers after the ack wait; the
-// output is the input, and map exits 0.
+// host, a third worker on another. In the middle of a run of 10,000
+// chunks, the other host loses its cable and one worker on the first host
+// is killed with SIGKILL. Their chunks go to the last worker after the ack
+// wait; the output is the input (cat, as the sequential run writes it),
+// and map exits 0.
 func TestMapViaQueueNetworkCut(t *testing.T) {
 	hostA, hostB, addrB, link := twoHosts(t)
 	relayCmd := inNetns(t, hostB, "relay", "--listen", addrB+":4222", "--store", filepath.Join(t.TempDir(), "store"))
@@ -41,12 +44,18 @@ func TestMapViaQueueNetworkCut(t *testing.T) {
 	}
 	cut := worker(hostA)
 	b1, b2 := worker(hostB), worker(hostB)
-	in := seqInput(50000)
+	in := seqInput(100000) // 10,000 chunks of 10 lines
 	code, stderr, sum, n := runMapCmdMidway(t, inNetns(t, hostB, "map", "--via", addr, "--records", "10", "-j", "32"), in, func() {
 		link(false)
+		b1.cmd.Process.Signal(syscall.SIGKILL)
 	})
 	if code != 0 || sum != sha256.Sum256(in) {
 		t.Fatalf("exit %d, %d bytes of %d; stderr: %s\nworkers: %s | %s | %s", code, n, len(in), stderr, cut.stderr, b1.stderr, b2.stderr)
+	}
+	select {
+	case <-b1.exited:
+	default:
+		t.Fatal("the killed worker still runs")
 	}
 	t.Logf("the cut worker said: %s", cut.stderr)
 }
