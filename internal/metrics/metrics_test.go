@@ -197,9 +197,10 @@ func TestWorkAndStreams(t *testing.T) {
 	if v := value(scrape(t, s), "farpipe_chunks_in_flight"); v != 1 {
 		t.Errorf("farpipe_chunks_in_flight = %v while a chunk runs, want 1", v)
 	}
-	end(nil)
+	end(Done)
 	w.Retried()
-	w.Start()(errors.New("exit status 3"))
+	w.Start()(Failed)
+	w.Start()(Abandoned)
 	pub.Add(10, 100, 2)
 	sub.Add(4, 40, 1)
 	sub.Again(1)
@@ -233,7 +234,7 @@ func TestWorkAndStreams(t *testing.T) {
 
 	// Nil parts (no --metrics) do nothing.
 	var nw *Work
-	nw.Start()(nil)
+	nw.Start()(Done)
 	nw.Retried()
 	var ns *Stream
 	ns.Add(1, 1, 1)

@@ -40,22 +40,34 @@ func (r *Registry) Work(depth func() (float64, bool)) *Work {
 	return w
 }
 
-// Start counts a chunk that starts; call the function it returns when it
-// ends, with its error (nil: done).
-func (w *Work) Start() (end func(err error)) {
+// Outcome is how a chunk's run ended.
+type Outcome int
+
+const (
+	Done      Outcome = iota // its command succeeded
+	Failed                   // its command failed, or it could not run
+	Abandoned                // stopped (interrupted, given back): neither done nor failed, no duration
+)
+
+// Start counts a chunk that starts; call the function it returns once,
+// when it ends.
+func (w *Work) Start() (end func(Outcome)) {
 	if w == nil {
-		return func(error) {}
+		return func(Outcome) {}
 	}
 	begin := time.Now()
 	w.inFlight.Inc()
-	return func(err error) {
+	return func(o Outcome) {
 		w.inFlight.Dec()
-		w.duration.Observe(time.Since(begin).Seconds())
-		if err != nil {
-			w.failed.Inc()
-		} else {
+		switch o {
+		case Done:
 			w.done.Inc()
+		case Failed:
+			w.failed.Inc()
+		default:
+			return
 		}
+		w.duration.Observe(time.Since(begin).Seconds())
 	}
 }
 
