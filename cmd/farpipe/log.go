@@ -68,16 +68,21 @@ func logf(format string, args ...any) { logEvent(evMessage, fmt.Sprintf(format, 
 // logEvent writes an event: the line "farpipe: msg", or a JSON object with
 // msg, the event's name and attrs (key, value pairs as slog takes them).
 func logEvent(event, msg string, attrs ...any) {
-	if logJSON == nil {
-		fmt.Fprintf(os.Stderr, "farpipe: %s\n", msg)
-		return
-	}
 	level := slog.LevelInfo
 	switch {
 	case event == evError:
 		level = slog.LevelError
 	case warnEvents[event]:
 		level = slog.LevelWarn
+	}
+	logAt(level, event, msg, attrs...)
+}
+
+// logAt is logEvent at a given level.
+func logAt(level slog.Level, event, msg string, attrs ...any) {
+	if logJSON == nil {
+		fmt.Fprintf(os.Stderr, "farpipe: %s\n", msg)
+		return
 	}
 	logJSON.Log(context.Background(), level, msg, append([]any{"event", event}, attrs...)...)
 }
@@ -119,11 +124,16 @@ func (e *eventWriter) Write(p []byte) (int, error) {
 		}
 		line := strings.TrimPrefix(string(e.buf[:i]), "farpipe: ")
 		e.buf = e.buf[i+1:]
-		event := e.event
-		if strings.HasPrefix(line, "relay ready:") {
+		event, level := e.event, slog.LevelInfo
+		switch {
+		case strings.HasPrefix(line, "relay ready:"):
 			event = evReady
+		case strings.Contains(line, ": warning: "):
+			level = slog.LevelWarn
+		case strings.Contains(line, ": error: "), strings.Contains(line, ": fatal: "):
+			level = slog.LevelError
 		}
-		logEvent(event, line)
+		logAt(level, event, line)
 	}
 	return len(p), nil
 }
