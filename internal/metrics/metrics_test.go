@@ -23,10 +23,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// client scrapes without keeping connections (no goroutine left behind).
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // scrape gets the metrics page of s over HTTP and parses it.
 func scrape(t *testing.T, s *Server) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(s.URL())
+	resp, err := client.Get(s.URL())
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
 	}
