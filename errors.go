@@ -1,6 +1,8 @@
 package farpipe
 
 import (
+	"errors"
+
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
 )
@@ -53,6 +55,11 @@ type EncryptionError = session.EncryptionError
 // ErrNoToken: Dial or Listen was given no token (WithToken, or the #TOKEN
 // of an address) and no certificates (WithCertificates).
 var ErrNoToken = secure.ErrNoToken
+
+// ErrRefused matches the error a Listener gives WithErrorLog when it
+// refused a new pipe: it was full (WithMaxSessions) or shutting down
+// (StopAccepting). The peer's Dial fails with an *AbortError saying why.
+var ErrRefused = errors.New("farpipe: refused a new pipe")
 
 // ErrAuth matches a failed authentication, on either side: the peers do not
 // hold the same token, or a certificate was refused. Also matches ErrAborted.

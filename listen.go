@@ -67,10 +67,10 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	l := &Listener{ln: ln, scheme: scheme, o: o, tls: tc, ready: make(chan *Conn), acc: session.NewAcceptor(&cfg)}
 	l.acc.SetAdmit(func() error {
 		if l.refusing.Load() {
-			return fmt.Errorf("farpipe: this listener is shutting down and takes no new pipe")
+			return refusal("farpipe: this listener is shutting down and takes no new pipe")
 		}
 		if o.maxSessions > 0 && l.acc.Len() >= o.maxSessions {
-			return fmt.Errorf("farpipe: busy: this listener serves %d pipe(s) at a time and has no room for another", o.maxSessions)
+			return refusal(fmt.Sprintf("farpipe: busy: this listener serves %d pipe(s) at a time and has no room for another", o.maxSessions))
 		}
 		return nil
 	})
@@ -80,6 +80,13 @@ func Listen(ctx context.Context, addr string, opts ...Option) (*Listener, error)
 	go l.acceptLoop()
 	return l, nil
 }
+
+// refusal is the error of a new pipe the listener refused; it matches
+// ErrRefused, and its text reaches the peer.
+type refusal string
+
+func (r refusal) Error() string        { return string(r) }
+func (r refusal) Is(target error) bool { return target == ErrRefused }
 
 func (l *Listener) acceptLoop() {
 	defer l.wg.Done()

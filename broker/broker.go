@@ -142,6 +142,10 @@ type Delivery struct {
 	// Ack acknowledges the message: the broker will not deliver it again
 	// to this consumer. Call it only after its records were written out.
 	Ack func(ctx context.Context) error
+	// Pending is how many messages of the stream follow this one that the
+	// consumer has not delivered yet: how far the subscriber lags behind.
+	// 0 when the driver cannot tell.
+	Pending uint64
 }
 
 // Subscription delivers messages at least once, in stream order except

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -161,14 +162,23 @@ func TestPubSubFaults(t *testing.T) {
 			}
 			s := &memStream{ids: map[string]bool{}, fail: tt.fail, hold: tt.hold, again: func(p uint64) bool { return p%4 == 0 }}
 			ctx := context.Background()
-			st, err := Pub(ctx, s, bytes.NewReader(in.Bytes()), PubConfig{ID: "p", MaxMessage: 256, MaxInFlight: 8})
+			var storedRecs, storedBytes atomic.Uint64 // PubConfig.Stored's live counts
+			st, err := Pub(ctx, s, bytes.NewReader(in.Bytes()), PubConfig{ID: "p", MaxMessage: 256, MaxInFlight: 8,
+				Stored: func(recs, n int) { storedRecs.Add(uint64(recs)); storedBytes.Add(uint64(n)) }})
 			if err != nil || st.Records != 600 {
 				t.Fatalf("Pub = %+v, %v; want 600 records stored", st, err)
 			}
+			if storedRecs.Load() != st.Records || storedBytes.Load() != st.Bytes {
+				t.Errorf("Stored counted %d records, %d bytes; Pub %d, %d", storedRecs.Load(), storedBytes.Load(), st.Records, st.Bytes)
+			}
 			var out bytes.Buffer
-			sst, err := Sub(ctx, s, &out, SubOptions{})
+			var last SubStats
+			sst, err := Sub(ctx, s, &out, SubOptions{Progress: func(st SubStats, _ uint64) { last = st }})
 			if err != nil || !bytes.Equal(out.Bytes(), in.Bytes()) {
 				t.Fatalf("Sub wrote %d bytes (%v), want the %d published", out.Len(), err, in.Len())
+			}
+			if last != sst {
+				t.Errorf("Progress said %+v last, Sub returned %+v", last, sst)
 			}
 			if sst.Again == 0 {
 				t.Error("no message was delivered twice: the test tests nothing")

@@ -55,6 +55,12 @@ type PubConfig struct {
 	// RetryFor bounds how long a message the broker did not confirm is
 	// sent again; 0 means DefaultRetryFor.
 	RetryFor time.Duration
+	// Stored, if not nil, is called with the whole records and the bytes
+	// of each message once it is stored for good (confirmed, and so are
+	// the messages before it), as PubStats counts them: live counts for
+	// metrics. It runs on Pub's goroutine with Pub's lock held: it must
+	// not block or call into Pub.
+	Stored func(records, bytes int)
 }
 
 // PubStats counts what Pub did.

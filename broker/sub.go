@@ -16,6 +16,11 @@ type SubOptions struct {
 	// MaxRecord bounds a record that arrives in pieces, which Sub holds
 	// until it is whole; 0 means DefaultMaxRecord.
 	MaxRecord int
+	// Progress, if not nil, is called on Sub's goroutine after each
+	// message delivered, with the counts so far and the messages of the
+	// stream not yet delivered to this subscriber (Delivery.Pending): live
+	// counts for metrics. It must not block.
+	Progress func(st SubStats, pending uint64)
 }
 
 // DefaultMaxRecord is SubOptions.MaxRecord's default.
@@ -63,6 +68,9 @@ func Sub(ctx context.Context, s Stream, w io.Writer, o SubOptions) (SubStats, er
 		}
 		if err := r.deliver(ctx, d); err != nil {
 			return r.stats, err
+		}
+		if o.Progress != nil {
+			o.Progress(r.stats, d.Pending)
 		}
 	}
 }

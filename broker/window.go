@@ -20,7 +20,8 @@ type window struct {
 	p        Publisher
 	max      int
 	retryFor time.Duration
-	changed  chan struct{} // a callback ran (capacity 1)
+	stored   func(records, bytes int) // PubConfig.Stored, or nil
+	changed  chan struct{}            // a callback ran (capacity 1)
 
 	mu         sync.Mutex
 	entries    []*entry // in the order sent, until confirmed
@@ -57,7 +58,7 @@ const (
 )
 
 func newWindow(p Publisher, cfg PubConfig) *window {
-	return &window{p: p, max: cfg.MaxInFlight, retryFor: cfg.RetryFor, changed: make(chan struct{}, 1)}
+	return &window{p: p, max: cfg.MaxInFlight, retryFor: cfg.RetryFor, stored: cfg.Stored, changed: make(chan struct{}, 1)}
 }
 
 // publish sends a message, after waiting for room and recovering from
@@ -175,6 +176,9 @@ func (w *window) prune() {
 		w.failed++
 	}
 	for _, e := range w.entries[:i] {
+		if w.stored != nil { // stored for good: never truncated now
+			w.stored(e.nrec, e.nbytes)
+		}
 		if len(w.free) < w.max && cap(e.m.Data) > 0 {
 			w.free = append(w.free, e.m.Data[:0])
 		}

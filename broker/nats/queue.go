@@ -243,6 +243,21 @@ func (q *workQueue) workerConsumer(ctx context.Context) (jetstream.Consumer, err
 	return c, nil
 }
 
+// Depth returns how many items wait on the queue, taken by no worker yet:
+// one request to the relay. It is not part of broker.Queue (the metrics of
+// worker ask for it when the driver has it).
+func (q *workQueue) Depth(ctx context.Context) (uint64, error) {
+	cons, err := q.workerConsumer(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("farpipe: queue %s: %w", q.name, err)
+	}
+	return ci.NumPending, nil
+}
+
 // AckWait is the ack wait of the workers' consumer as the relay has it
 // (another worker may have set it), or the queue's option before Take.
 func (q *workQueue) AckWait() time.Duration {

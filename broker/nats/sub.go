@@ -143,6 +143,7 @@ func (sub *subscription) Next(ctx context.Context) (broker.Delivery, error) {
 			Data:      m.Data(),
 			Publisher: pub,
 			Pos:       meta.Sequence.Stream,
+			Pending:   meta.NumPending,
 			Ack:       func(context.Context) error { return m.Ack() },
 		}, nil
 	}

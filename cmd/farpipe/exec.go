@@ -151,6 +151,7 @@ func serveAll(actx, serving context.Context, f *endpointFlags, ln *farpipe.Liste
 			if err != nil {
 				return
 			}
+			obs.track(c)
 			running.Add(1)
 			go func() {
 				defer running.Done()
@@ -183,7 +184,7 @@ func (e *cutOffError) Error() string { return e.reason }
 // terminated and the peer told why; serveOne then reports true.
 func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []string) (cut bool) {
 	if f.verbose {
-		logf("%s connected: running %s", c.RemoteAddr(), argv[0])
+		logEvent(evConnect, fmt.Sprintf("%s connected: running %s", c.RemoteAddr(), argv[0]), "peer", c.RemoteAddr().String())
 	}
 	st, err := proc.Serve(ctx, argv, streams(c))
 	if err == nil {
@@ -212,9 +213,9 @@ func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []str
 	finish(c)
 	switch {
 	case err != nil && f.verbose:
-		logf("%s: %v", c.RemoteAddr(), trimPrefix(err))
+		logEvent(evEnd, fmt.Sprintf("%s: %v", c.RemoteAddr(), trimPrefix(err)), "peer", c.RemoteAddr().String(), "error", trimPrefix(err))
 	case f.verbose:
-		logf("%s: %s %s", c.RemoteAddr(), argv[0], st)
+		logEvent(evEnd, fmt.Sprintf("%s: %s %s", c.RemoteAddr(), argv[0], st), "peer", c.RemoteAddr().String(), "status", st.String())
 	}
 	return false
 }

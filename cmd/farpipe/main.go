@@ -33,6 +33,7 @@ func run(args []string) int {
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	stopObserving()
 	var es exitStatus
 	switch {
 	case err == nil:
@@ -40,8 +41,9 @@ func run(args []string) int {
 	case errors.As(err, &es): // the status of a remote command: no message
 		return int(es)
 	}
-	fmt.Fprintln(os.Stderr, oneLine(err))
-	return exitCode(err)
+	code := exitCode(err)
+	logError(oneLine(err), code)
+	return code
 }
 
 // exitStatus is an error that only sets the exit status.

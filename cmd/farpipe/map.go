@@ -205,7 +205,7 @@ func runMap(ctx context.Context, f *mapFlags, argv []string) error {
 	defer done()
 	growPipe(os.Stdout)
 	r := newMapRunner(path, argv, f.retries, f.keepGoing)
-	err = flow.Map(ctx, src, os.Stdout, mc, r.job)
+	err = flow.Map(ctx, src, os.Stdout, mc, obs.job(r.job))
 	return mapResult(err)
 }
 

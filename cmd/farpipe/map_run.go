@@ -96,6 +96,7 @@ func (r *mapRunner) job(ctx context.Context, c *flow.Chunk, out *flow.Output) er
 			return err
 		}
 		if attempt <= r.retries && out.Discard() {
+			obs.chunkRetried()
 			continue
 		}
 		fail := &cmdFailure{name: r.argv[0], state: state, attempts: attempt, first: c.FirstRecord(80), tail: tail}
@@ -103,7 +104,7 @@ func (r *mapRunner) job(ctx context.Context, c *flow.Chunk, out *flow.Output) er
 			fail.name += " (not retried: part of its output was already written)"
 		}
 		if r.keepGoing {
-			r.line(fmt.Sprintf("farpipe: map: chunk %d (%s) failed: %v\n", c.Seq, byteRange(c.Offset, c.Size), fail))
+			logChunk(r.line, evChunkFailed, c, fmt.Sprintf("map: chunk %d (%s) failed: %v", c.Seq, byteRange(c.Offset, c.Size), fail), fail)
 		}
 		return fail
 	}

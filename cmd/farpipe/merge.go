@@ -133,8 +133,9 @@ func (m *merge) accept(ctx context.Context, ln *farpipe.Listener, from int, verb
 			}
 			return interrupted(m.ctx, err)
 		}
+		obs.track(c)
 		if verbose {
-			logf("connected to %s", c.RemoteAddr())
+			logConnect(c)
 		}
 		s := &mergeSender{c: c, name: c.RemoteAddr().String()}
 		m.mu.Lock()

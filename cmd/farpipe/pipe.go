@@ -230,12 +230,12 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 			if e.Kind == farpipe.EventRetry {
 				if msg := e.Err.Error(); msg != lastRetry {
 					lastRetry = msg
-					logf("%s", e)
+					logSessionEvent(e)
 				}
 				return
 			}
 			lastRetry = ""
-			logf("%s", e)
+			logSessionEvent(e)
 		}))
 	}
 	return opts, nil
@@ -286,8 +286,9 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 		}
 		return nil, nil, interrupted(ctx, err)
 	}
+	obs.track(c)
 	if f.verbose {
-		logf("connected to %s", c.RemoteAddr())
+		logConnect(c)
 	}
 	return c, func() { finish(c); ln.Close() }, nil
 }
@@ -328,8 +329,10 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 		if handled != nil && handled(err) {
 			return
 		}
+		obs.listenerError(err)
 		if f.verbose || errors.Is(err, farpipe.ErrRole) || errors.Is(err, farpipe.ErrEncryption) {
-			logf("rejected a connection: %v", trimPrefix(f.explain(err)))
+			msg := trimPrefix(f.explain(err))
+			logEvent(evRejected, "rejected a connection: "+msg, "error", msg)
 		}
 	}))
 	ln, err := farpipe.Listen(ctx, addr, opts...)
@@ -337,7 +340,7 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 		return nil, err
 	}
 	if f.verbose {
-		logf("listening on %s", ln.Addr())
+		logEvent(evListen, fmt.Sprintf("listening on %s", ln.Addr()), "addr", ln.Addr().String())
 	}
 	if f.generatedToken && !f.quiet {
 		where := "on the other host"
@@ -413,8 +416,9 @@ func (f *endpointFlags) dial(ctx context.Context, addr string, opts []farpipe.Op
 	for {
 		c, err := farpipe.Dial(ctx, addr, opts...)
 		if err == nil {
+			obs.track(c)
 			if f.verbose {
-				logf("connected to %s", c.RemoteAddr())
+				logConnect(c)
 			}
 			return c, nil
 		}
@@ -495,12 +499,10 @@ func stats(c *farpipe.Conn, verb string, bytes uint64, d time.Duration) {
 		rate = float64(bytes) / secs / 1e6
 	}
 	st := c.Stats()
-	logf("%s %d bytes (%s) in %.2f s, %.1f MB/s, %d reconnects, %d bytes resent",
-		verb, bytes, humanize.IBytes(bytes), secs, rate, st.Reconnects, st.Resent)
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "farpipe: "+format+"\n", args...)
+	logEvent(evEnd, fmt.Sprintf("%s %d bytes (%s) in %.2f s, %.1f MB/s, %d reconnects, %d bytes resent",
+		verb, bytes, humanize.IBytes(bytes), secs, rate, st.Reconnects, st.Resent),
+		"verb", verb, "bytes", bytes, "seconds", secs, "bytes_per_second", rate*1e6,
+		"reconnects", st.Reconnects, "resent_bytes", st.Resent, "rtt_seconds", st.RTT.Seconds())
 }
 
 func trimPrefix(err error) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -139,10 +140,13 @@ func runPub(ctx context.Context, f *pubFlags, addr string, idGiven bool) error {
 	start := time.Now()
 	st, err := broker.Pub(ctx, s, in, broker.PubConfig{
 		ID: f.id, Append: f.appendNew, Split: flow.RecEnd(f.rec.end()), MaxMessage: int(maxMsg),
+		Stored: obs.pubStored(),
 	})
 	if f.verbose {
-		logf("pub: %s: stored %d records (%s) in %d messages in %.2f s; skipped %d already stored",
-			st.ID, st.Records, humanize.IBytes(st.Bytes), st.Messages, time.Since(start).Seconds(), st.Skipped)
+		secs := time.Since(start).Seconds()
+		logEvent(evEnd, fmt.Sprintf("pub: %s: stored %d records (%s) in %d messages in %.2f s; skipped %d already stored",
+			st.ID, st.Records, humanize.IBytes(st.Bytes), st.Messages, secs, st.Skipped),
+			"id", st.ID, "records", st.Records, "bytes", st.Bytes, "messages", st.Messages, "seconds", secs, "skipped", st.Skipped)
 	}
 	return streamError(ctx, err)
 }

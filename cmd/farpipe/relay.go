@@ -83,7 +83,7 @@ second signal; 2 for a bad command line.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRelay(cmd.Context(), &f, os.Stderr)
+			return runRelay(cmd.Context(), &f, logWriter(os.Stderr, evRelay))
 		},
 	}
 	fl := cmd.Flags()
@@ -181,7 +181,7 @@ func (f *relayFlags) config() (relay.Config, error) {
 		*l.to = int64(n)
 	}
 	if f.verbose {
-		cfg.Log = os.Stderr
+		cfg.Log = logWriter(os.Stderr, evRelay)
 	}
 	return cfg, nil
 }
@@ -223,6 +223,7 @@ func runRelay(ctx context.Context, f *relayFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	obs.relay(srv.NATS())
 	fmt.Fprintln(stderr, srv.ReadyLine())
 	var stoppedAlone bool
 	select {

@@ -41,6 +41,8 @@ work as well.
 	})
 	root.AddCommand(newSendCmd(), newRecvCmd(), newExecCmd(), newConnectCmd(), newDemoCmd(), newVersionCmd(), newTeeCmd(), newMergeCmd(), newMapCmd(), newRelayCmd(), newPubCmd(), newSubCmd(), newWorkerCmd())
 	root.CompletionOptions.DisableDefaultCmd = true
+	addObserveFlags(root) // --metrics, --log-format: see observe.go
+	root.PersistentPreRunE = startObserving
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -108,10 +109,12 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 	}
 	defer s.Close()
 	start := time.Now()
-	st, err := broker.Sub(ctx, s, os.Stdout, broker.SubOptions{SubConfig: sc, Label: f.label, MaxRecord: int(maxRecord)})
+	st, err := broker.Sub(ctx, s, os.Stdout, broker.SubOptions{SubConfig: sc, Label: f.label, MaxRecord: int(maxRecord), Progress: obs.subProgress()})
 	if f.verbose {
-		logf("sub: wrote %d records (%s) of %d messages in %.2f s; %d delivered again and not written twice",
-			st.Records, humanize.IBytes(st.Bytes), st.Messages, time.Since(start).Seconds(), st.Again)
+		secs := time.Since(start).Seconds()
+		logEvent(evEnd, fmt.Sprintf("sub: wrote %d records (%s) of %d messages in %.2f s; %d delivered again and not written twice",
+			st.Records, humanize.IBytes(st.Bytes), st.Messages, secs, st.Again),
+			"records", st.Records, "bytes", st.Bytes, "messages", st.Messages, "seconds", secs, "redelivered", st.Again)
 	}
 	return streamError(ctx, err)
 }

@@ -57,6 +57,7 @@ func (v *via) runOn(ctx context.Context, h *viaHost, in io.Reader, stdout, stder
 		}
 		return proc.Status{}, &viaHostError{h.name, err}
 	}
+	obs.track(c)
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := proc.Attach(actx, streams(c), in, output{stdout}, stderr, nil)
@@ -189,6 +190,7 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 			case st.ExitCode() == 0:
 				return nil
 			case attempts-hostFailures <= v.retries && out.Discard():
+				obs.chunkRetried()
 				continue
 			}
 			return &viaExitError{host: h.name, status: st, attempts: attempts - hostFailures, first: c.FirstRecord(80), tail: tail}
@@ -205,7 +207,8 @@ func (v *via) job(ctx context.Context, c *flow.Chunk, out *flow.Output) error {
 		if len(v.pool.hosts) == 1 {
 			where = "on the same server after a pause"
 		}
-		v.line(fmt.Sprintf("farpipe: map: chunk %d: %s; running it again %s\n", c.Seq, trimPrefix(err), where))
+		obs.chunkRetried()
+		logChunk(v.line, evChunkRetry, c, fmt.Sprintf("map: chunk %d: %s; running it again %s", c.Seq, trimPrefix(err), where), err)
 	}
 }
 

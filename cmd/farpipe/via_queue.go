@@ -110,7 +110,7 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, replicas int, jo
 	// for its turn, reading its parts from the relay as it goes.
 	mc.OutputBuffer = cfg.Block + 64<<10
 	mc.Window = max(mc.Jobs/4, 1)
-	err = flow.Map(ctx, src, os.Stdout, mc, m.job)
+	err = flow.Map(ctx, src, os.Stdout, mc, obs.job(m.job))
 	if errors.Is(err, flow.ErrChunkTooBig) {
 		return fmt.Errorf("farpipe: map --via: a chunk would be bigger than a message of the relay (%d bytes): give fewer --records, or raise the relay's --max-payload", maxItem)
 	}
@@ -153,11 +153,12 @@ func (m *queueMap) job(ctx context.Context, c *flow.Chunk, out *flow.Output) err
 		case res.Status.Code == 0:
 			return nil
 		case attempt <= m.retries && out.Discard():
+			obs.chunkRetried()
 			continue
 		}
 		fail := &queueFailure{worker: res.Worker, status: res.Status, attempts: attempt, first: c.FirstRecord(80)}
 		if m.keepGoing {
-			m.line(fmt.Sprintf("farpipe: map: chunk %d (%s) failed: %v\n", c.Seq, byteRange(c.Offset, c.Size), fail))
+			logChunk(m.line, evChunkFailed, c, fmt.Sprintf("map: chunk %d (%s) failed: %v", c.Seq, byteRange(c.Offset, c.Size), fail), fail)
 		}
 		return fail
 	}

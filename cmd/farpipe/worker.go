@@ -14,6 +14,7 @@ import (
 	"github.com/farpipe/farpipe/broker"
 	_ "github.com/farpipe/farpipe/broker/nats" // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
+	"github.com/farpipe/farpipe/internal/metrics"
 	"github.com/spf13/cobra"
 )
 
@@ -97,6 +98,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 	}
 	defer q.Close()
 	w := &worker{q: q, runner: newMapRunner(path, argv, 0, false), every: f.ackWait / 5}
+	obs.queueDepth(q)
 	var wg sync.WaitGroup
 	for range f.jobs {
 		wg.Add(1)
@@ -147,7 +149,7 @@ func (w *worker) takeFailed(err error) {
 	defer w.mu.Unlock()
 	if !w.broken {
 		w.broken = true
-		w.runner.line(fmt.Sprintf("farpipe: worker: %s; trying again every second\n", trimPrefix(err)))
+		logLine(w.runner.line, evMessage, fmt.Sprintf("worker: %s; trying again every second", trimPrefix(err)), "error", trimPrefix(err))
 	}
 }
 
@@ -156,7 +158,7 @@ func (w *worker) takeWorked() {
 	defer w.mu.Unlock()
 	if w.broken {
 		w.broken = false
-		w.runner.line("farpipe: worker: taking chunks again\n")
+		logLine(w.runner.line, evMessage, "worker: taking chunks again")
 	}
 }
 
@@ -194,22 +196,31 @@ func (w *worker) serve(ctx context.Context, work broker.Work, storing *sync.Wait
 		hb.Wait()
 	}
 
+	end := obs.chunkStart()
 	state, tail, err := w.runner.runOnce(ctx, c, work)
 	var st broker.WorkStatus
 	switch {
 	case ctx.Err() != nil:
+		end(metrics.Abandoned)
 		stop()
 		work.GiveBack()
 		return
 	case err != nil && state != nil: // its output could not be stored
+		end(metrics.Abandoned)
 		stop()
-		w.runner.line(fmt.Sprintf("farpipe: worker: chunk %d: %s; it goes back on the queue\n", c.Seq, trimPrefix(err)))
+		obs.chunkRetried()
+		logChunk(w.runner.line, evChunkRetry, c, fmt.Sprintf("worker: chunk %d: %s; it goes back on the queue", c.Seq, trimPrefix(err)), err)
 		work.GiveBack()
 		return
 	case err != nil: // it could not run here
 		st = broker.WorkStatus{Code: 127, Note: trimPrefix(err)}
 	default:
 		st = workStatus(w.runner.argv[0], state, tail)
+	}
+	if st.Code == 0 {
+		end(metrics.Done)
+	} else {
+		end(metrics.Failed)
 	}
 	storing.Wait() // the result before
 	storing.Add(1)
@@ -218,7 +229,8 @@ func (w *worker) serve(ctx context.Context, work broker.Work, storing *sync.Wait
 		defer stop()
 		if err := work.Finish(ctx, st); err != nil {
 			if ctx.Err() == nil {
-				w.runner.line(fmt.Sprintf("farpipe: worker: chunk %d: %s\n", c.Seq, trimPrefix(err)))
+				obs.chunkRetried()
+				logChunk(w.runner.line, evChunkRetry, c, fmt.Sprintf("worker: chunk %d: %s", c.Seq, trimPrefix(err)), err)
 			}
 			work.GiveBack()
 		}
