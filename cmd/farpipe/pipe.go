@@ -24,6 +24,7 @@ type streamFlags struct {
 	fifo     string
 	progress progressFlags
 	name     string // send --name: what the receiver calls this sender
+	rate     rateFlag
 }
 
 func (sf *streamFlags) register(cmd *cobra.Command, what string) {
@@ -41,6 +42,9 @@ func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb s
 		return nil, nil, err
 	}
 	if _, err := sf.progress.check(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := sf.rate.check(); err != nil {
 		return nil, nil, err
 	}
 	if sf.fifo == "" {
@@ -89,6 +93,7 @@ func (sf *streamFlags) track(verb string, size int64, count func() uint64) (stop
 		size = n
 	}
 	p := newProgress(verb, size, count, os.Stderr)
+	p.limit = sf.rate.label()
 	p.run()
 	return p.finish
 }
