@@ -113,6 +113,7 @@ type endpointFlags struct {
 	resume     time.Duration
 	backoffMax time.Duration
 	keepalive  time.Duration
+	compress   string // --compress: "zstd", "none", or "" (not given)
 
 	code codeFlags // short codes (send, recv, exec, connect)
 
@@ -149,6 +150,7 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.resume, "resume-timeout", 60*time.Second, "how long a dropped connection may take to come back before the transfer fails (0: no resume)")
 	fl.DurationVar(&f.backoffMax, "backoff-max", time.Second, "longest wait between reconnection attempts")
 	fl.DurationVar(&f.keepalive, "keepalive-timeout", 4*time.Second, "a connection on which nothing arrives for this long counts as dropped")
+	fl.StringVar(&f.compress, "compress", "", "compress the stream: zstd or none (default none; a listener's --compress decides, otherwise the dialer's)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "read the shared token from this file (default: $FARPIPE_TOKEN, the fp:// address, or a new one when listening)")
 	fl.BoolVar(&f.noEncrypt, "no-encrypt", false, "do not encrypt (trusted networks only): peers still prove the token to each other")
 	fl.StringVar(&f.cert, "cert", "", "mutual TLS: this side's certificate (PEM)")
@@ -201,6 +203,8 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		return nil, usagef("mutual TLS needs all of --cert, --key and --ca")
 	case f.cert != "" && f.noEncrypt:
 		return nil, usagef("--no-encrypt cannot be combined with --cert")
+	case f.compress != "" && f.compress != "zstd" && f.compress != "none":
+		return nil, usagef("--compress %q: use zstd or none", f.compress)
 	}
 	opts := []farpipe.Option{
 		farpipe.WithWindow(int(w)),
@@ -219,6 +223,9 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 	}
 	if f.noEncrypt {
 		opts = append(opts, farpipe.WithNoEncrypt())
+	}
+	if f.compress != "" {
+		opts = append(opts, farpipe.WithCompression(f.compress))
 	}
 	if f.cert != "" {
 		opts = append(opts, farpipe.WithCertificates(f.cert, f.key, f.ca))
@@ -502,6 +509,9 @@ func stats(c *farpipe.Conn, verb string, bytes uint64, d time.Duration) {
 	st := c.Stats()
 	logf("%s %d bytes (%s) in %.2f s, %.1f MB/s, %d reconnects, %d bytes resent",
 		verb, bytes, humanize.IBytes(bytes), secs, rate, st.Reconnects, st.Resent)
+	if c.Compression() != "none" {
+		logf("compressed with %s: %d bytes on the wire out, %d in", c.Compression(), st.WireWritten, st.WireRead)
+	}
 }
 
 func logf(format string, args ...any) {
