@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +18,17 @@ import (
 // writing side compresses into the session's stream, the reading side
 // decompresses what it reads from it. The session carries, acknowledges,
 // checksums and on resumption resends the compressed bytes like any
-// others, so resumption needs nothing new. One Zstandard frame spans the
-// whole stream; CloseWrite ends it.
+// others, so resumption needs nothing new.
+//
+// The stream is a series of Zstandard frames (RFC 8878), which any zstd
+// decoder reads. Data that does not compress (a block of 128 KiB that
+// shrinks by less than 1/32) is not worth the encoder's and the decoder's
+// time: the encoder's frame is ended and the data passes in frames of raw
+// blocks, copied as they are, for a span (4 MiB, doubling up to 64 MiB
+// while the data stays incompressible), or until a block's bytes look
+// compressible (the entropy of a sample of 4 KiB below 7.5 bits a byte);
+// then a new frame tries compression again. CloseWrite ends the last
+// frame.
 
 // Compression parameters.
 const (
@@ -36,7 +46,23 @@ const (
 	maxDecoderWindow = 8 << 20
 	// maxMarks bounds the delivery marks kept (see zwriter.delivered).
 	maxMarks = 1024
+	// Raw spans: how much incompressible data passes without the encoder
+	// before it tries again.
+	minRawSpan = 4 << 20
+	maxRawSpan = 64 << 20
+	// rawBlock is the size of a raw block: the largest block of a frame
+	// whose window is rawWindow (the descriptor 0x38: 2^17 bytes).
+	rawBlock     = 128 << 10
+	rawWindowDsc = 0x38
 )
+
+// rawFrameHeader opens a frame of raw blocks: the magic number, a frame
+// header descriptor with no content size, no checksum and no dictionary,
+// and the window descriptor.
+var rawFrameHeader = []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, rawWindowDsc}
+
+// rawLastBlock ends a frame of raw blocks: an empty raw block marked last.
+var rawLastBlock = []byte{0x01, 0x00, 0x00}
 
 // ErrCompressed is wrapped by the error of a Read whose compressed input
 // is corrupt or asks for more memory than the limit: the session is
@@ -61,6 +87,12 @@ type zwriter struct {
 	armed     bool           // the timer is set; flushes owns it
 	flushes   sync.WaitGroup // the timer's running callbacks
 
+	raw     bool   // incompressible data: passing it in raw blocks
+	rawOpen bool   // a frame of raw blocks is open
+	rawLeft int    // bytes to pass raw before trying the encoder again
+	rawSpan int    // the next span; doubles while the data stays incompressible
+	rawBuf  []byte // a block header and the block
+
 	marksMu sync.Mutex
 	marks   []mark // after each flush, oldest first
 	base    uint64 // application bytes known delivered
@@ -71,14 +103,13 @@ type zwriter struct {
 type mark struct{ out, in uint64 }
 
 func newZwriter(st *session.Stream) *zwriter {
-	z := &zwriter{st: st}
+	z := &zwriter{st: st, rawSpan: minRawSpan}
 	// The options are constants: NewWriter cannot fail with them.
 	z.enc, _ = zstd.NewWriter(zcount{z},
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(1), // no goroutines: it encodes in Write and Flush
 		zstd.WithWindowSize(encoderWindow),
-		zstd.WithEncoderCRC(false), // the session checksums the stream
-		zstd.WithLowerEncoderMem(true))
+		zstd.WithEncoderCRC(false)) // the session checksums the stream
 	return z
 }
 
@@ -108,6 +139,15 @@ func (z *zwriter) writeLocked(p []byte) (int, error) {
 	}
 	total := 0
 	for len(p) > 0 {
+		if z.raw {
+			k := min(len(p), rawBlock, z.rawLeft)
+			if err := z.writeRawLocked(p[:k]); err != nil {
+				return total, err
+			}
+			total += k
+			p = p[k:]
+			continue
+		}
 		k := min(len(p), flushEvery-z.unflushed)
 		if _, err := z.enc.Write(p[:k]); err != nil {
 			return total, z.fail(err)
@@ -161,16 +201,83 @@ func (z *zwriter) fail(err error) error {
 	return z.err
 }
 
-// flushLocked writes what the encoder holds as a block and marks it.
+// flushLocked writes what the encoder holds as a block and marks it. A
+// whole block that did not shrink enough ends the frame and starts a raw
+// span.
 func (z *zwriter) flushLocked() error {
 	if z.unflushed == 0 {
 		return z.err
 	}
+	in, out := z.unflushed, z.out
 	if err := z.enc.Flush(); err != nil {
 		return z.fail(err)
 	}
 	z.unflushed = 0
 	z.markLocked()
+	if in < flushEvery {
+		return nil // a pause, not a judgement on the data
+	}
+	if z.out-out < uint64(in-in/32) {
+		z.rawSpan = minRawSpan
+		return nil
+	}
+	if err := z.enc.Close(); err != nil {
+		return z.fail(err)
+	}
+	z.raw, z.rawLeft = true, z.rawSpan
+	z.rawSpan = min(2*z.rawSpan, maxRawSpan)
+	return nil
+}
+
+// writeRawLocked passes b (at most a raw block) as a raw block; at the end
+// of the raw span it ends the frame and goes back to the encoder.
+func (z *zwriter) writeRawLocked(b []byte) error {
+	if z.rawBuf == nil {
+		z.rawBuf = make([]byte, 0, len(rawFrameHeader)+3+rawBlock)
+	}
+	if looksCompressible(b) {
+		// Back to the encoder at once, without waiting for the span's end.
+		if err := z.endRawLocked(); err != nil {
+			return err
+		}
+		z.raw = false
+		z.rawSpan = minRawSpan
+		z.enc.Reset(zcount{z})
+		_, err := z.writeLocked(b)
+		return err
+	}
+	buf := z.rawBuf[:0]
+	if !z.rawOpen {
+		buf = append(buf, rawFrameHeader...)
+		z.rawOpen = true
+	}
+	h := uint32(len(b)) << 3 // not last, type raw (0)
+	buf = append(buf, byte(h), byte(h>>8), byte(h>>16))
+	buf = append(buf, b...)
+	if _, err := (zcount{z}).Write(buf); err != nil {
+		return z.fail(err)
+	}
+	z.in += uint64(len(b))
+	z.markLocked()
+	if z.rawLeft -= len(b); z.rawLeft == 0 {
+		if err := z.endRawLocked(); err != nil {
+			return err
+		}
+		z.raw = false
+		z.enc.Reset(zcount{z})
+	}
+	return nil
+}
+
+// endRawLocked ends the open frame of raw blocks, if any.
+func (z *zwriter) endRawLocked() error {
+	if !z.rawOpen {
+		return nil
+	}
+	z.rawOpen = false
+	if _, err := (zcount{z}).Write(rawLastBlock); err != nil {
+		return z.fail(err)
+	}
 	return nil
 }
 
@@ -239,7 +346,11 @@ func (z *zwriter) closeLocked() error {
 	if z.err != nil {
 		return z.err
 	}
-	if err := z.enc.Close(); err != nil {
+	if z.raw {
+		if err := z.endRawLocked(); err != nil {
+			return err
+		}
+	} else if err := z.enc.Close(); err != nil {
 		return z.fail(err)
 	}
 	z.unflushed = 0
@@ -404,4 +515,29 @@ func (z *zreader) check(err error) error {
 	z.err = fmt.Errorf("%w (%v): the session was aborted", ErrCompressed, err)
 	z.s.AbortWith(session.CodeProtocol, "the compressed stream could not be decoded: "+err.Error())
 	return z.err
+}
+
+// looksCompressible reports whether b's bytes, sampled (4 KiB at most),
+// have an entropy below 7.5 bits a byte: random or compressed data has
+// about 8 (7.95 measured on 4 KiB of it), text about 5.
+func looksCompressible(b []byte) bool {
+	const samples = 4096
+	if len(b) < 1024 {
+		return false // too little to tell: the raw span goes on
+	}
+	stride := max(1, len(b)/samples)
+	var count [256]int
+	n := 0
+	for i := 0; i < len(b); i += stride {
+		count[b[i]]++
+		n++
+	}
+	h := 0.0
+	for _, c := range count {
+		if c > 0 {
+			p := float64(c) / float64(n)
+			h -= p * math.Log2(p)
+		}
+	}
+	return h < 7.5
 }
