@@ -250,7 +250,7 @@ func TestCompressHostile(t *testing.T) {
 // resumption resends compressed bytes exactly and the stream arrives
 // whole through random resets, both ways.
 func TestResumeCompressed(t *testing.T) {
-	data := append(logLines(8<<20), append(random(2<<20, 3), logLines(2<<20)...)...)
+	data := append(logLines(4<<20), append(random(1<<20, 3), logLines(1<<20)...)...)
 	for _, dir := range []string{"dialer writes", "listener writes"} {
 		t.Run(dir, func(t *testing.T) {
 			d, a, p := faultPipe(t, farpipe.WithCompression("zstd"))
@@ -263,7 +263,7 @@ func TestResumeCompressed(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			resets := p.ResetEvery(ctx, t, 100*time.Millisecond, 500*time.Millisecond)
-			transfer(t, from, to, data, 6<<20, nil) // about 2 s
+			transfer(t, from, to, data, 4<<20, nil) // about 1.5 s
 			cancel()
 			n := <-resets
 			st := from.Stats()
