@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/session"
+	"github.com/farpipe/farpipe/wire"
 )
 
 // Conn is one end of a farpipe: a net.Conn whose bytes arrive in order,
@@ -21,25 +22,55 @@ import (
 type Conn struct {
 	s  *session.Session
 	st *session.Stream
+	// With compression (WithCompression), channel 0's bytes go through
+	// these; nil otherwise.
+	zw *zwriter
+	zr *zreader
 }
 
 var _ net.Conn = (*Conn)(nil)
 
 func newConn(s *session.Session) *Conn {
-	return &Conn{s: s, st: s.Stream(0)}
+	c := &Conn{s: s, st: s.Stream(0)}
+	if s.Compression() == wire.CompressZstd {
+		c.zw = newZwriter(c.st)
+		c.zr = &zreader{s: s, st: c.st}
+	}
+	return c
 }
+
+// Compression returns the compression of the Conn's bytes the two sides
+// agreed on: "none" or "zstd" (see WithCompression).
+func (c *Conn) Compression() string { return c.s.Compression().String() }
 
 // Read reads bytes written by the peer. It returns io.EOF only after the
 // peer's CloseWrite (or Close) and a matching checksum of the whole stream.
-func (c *Conn) Read(p []byte) (int, error) { return c.st.Read(p) }
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.zr != nil {
+		return c.zr.Read(p)
+	}
+	return c.st.Read(p)
+}
 
 // Write writes p, blocking while the window is full (the peer reads slowly).
 // After the peer closed its reading side it fails with a *BrokenPipeError.
-func (c *Conn) Write(p []byte) (int, error) { return c.st.Write(p) }
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.zw != nil {
+		return c.zw.Write(p)
+	}
+	return c.st.Write(p)
+}
 
 // CloseWrite ends the writing direction: the peer reads io.EOF after the
 // last byte. Use Drain to wait until the peer has read it all.
-func (c *Conn) CloseWrite() error { return c.st.CloseWrite() }
+func (c *Conn) CloseWrite() error {
+	if c.zw != nil {
+		if err := c.zw.closeWrite(); err != nil {
+			return err
+		}
+	}
+	return c.st.CloseWrite()
+}
 
 // CloseRead ends the reading direction: the peer's next write fails with a
 // broken pipe that says how many bytes were delivered.
@@ -59,17 +90,42 @@ func (c *Conn) CloseReadWithError(err error) error { return c.st.CloseWithError(
 // peer asked for more) and, after CloseWrite, has read io.EOF with a
 // verified checksum. It fails with a *BrokenPipeError if the reader went
 // away, an *AbortError if the peer aborted, or ctx's error.
-func (c *Conn) Drain(ctx context.Context) error { return c.st.Drain(ctx) }
+func (c *Conn) Drain(ctx context.Context) error {
+	if c.zw != nil {
+		if err := c.zw.flush(); err != nil {
+			return err
+		}
+	}
+	return c.st.Drain(ctx)
+}
 
 // Close closes both directions and returns at once, like closing a TCP
 // socket: bytes already written are still delivered in the background
 // (bounded by WithLinger), and the peer reads io.EOF after them. Call Drain
 // first to know that they arrived.
-func (c *Conn) Close() error { return c.s.Close() }
+//
+// With compression, Close first ends the compressed frame, unless a Write
+// is in progress; that may wait for the window like a Write.
+func (c *Conn) Close() error {
+	if c.zw == nil {
+		return c.s.Close()
+	}
+	c.zw.close()
+	err := c.s.Close()
+	c.zw.waitFlushes()
+	return err
+}
 
 // Abort ends the connection at once in both directions; the peer's pending
 // and future operations fail with an *AbortError carrying reason.
-func (c *Conn) Abort(reason string) error { return c.s.Abort(reason) }
+func (c *Conn) Abort(reason string) error {
+	err := c.s.Abort(reason)
+	if c.zw != nil {
+		c.zw.close() // fails at once: the session is over
+		c.zw.waitFlushes()
+	}
+	return err
+}
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.s.LocalAddr() }
@@ -99,14 +155,27 @@ type Stats struct {
 	// bytes this side sent again because of them.
 	Reconnects int
 	Resent     uint64
+	// WireWritten and WireRead count the bytes of the stream as the
+	// session carries them: compressed, with compression; else Written and
+	// Read.
+	WireWritten, WireRead uint64
 }
 
 // Stats returns the Conn's counters.
+//
+// With compression, Written, Delivered and Read count the application's
+// bytes (uncompressed; Delivered as far as the compressed bytes delivered
+// tell), and WireWritten and WireRead the compressed bytes on the session.
 func (c *Conn) Stats() Stats {
 	st := c.s.Stats()
 	s0 := st.Streams[0]
-	return Stats{Written: s0.Written, Delivered: s0.Delivered, Read: s0.Read, RTT: st.RTT,
-		Reconnects: st.Reconnects, Resent: st.Resent}
+	r := Stats{Written: s0.Written, Delivered: s0.Delivered, Read: s0.Read, RTT: st.RTT,
+		Reconnects: st.Reconnects, Resent: st.Resent, WireWritten: s0.Written, WireRead: s0.Read}
+	if c.zw != nil {
+		r.Written, r.Delivered = c.zw.stats(s0.Delivered)
+		r.Read = c.zr.n.Load()
+	}
+	return r
 }
 
 // Done is closed when the connection has ended, cleanly or not; Err then
@@ -125,12 +194,22 @@ func (c *Conn) Wait() { c.s.Wait() }
 // ReadFrom copies r into the connection until r's EOF, reading straight
 // into the send buffer (io.Copy(conn, r) uses it). It does not close the
 // writing direction.
-func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return c.st.ReadFrom(r) }
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.zw != nil {
+		return c.zw.ReadFrom(r)
+	}
+	return c.st.ReadFrom(r)
+}
 
 // WriteTo copies the connection to w until the verified end of the stream,
 // straight from the receive buffer (io.Copy(w, conn) uses it); a byte
 // counts as delivered once w has accepted it. It returns nil at the end.
-func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.st.WriteTo(w) }
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if c.zr != nil {
+		return c.zr.WriteTo(w)
+	}
+	return c.st.WriteTo(w)
+}
 
 // Channel is one of a connection's independent byte channels. Channel 0 is
 // the Conn itself; the others (1 to 3) serve protocols on top of farpipe,

@@ -263,3 +263,25 @@ func (o *options) secureFor(addr string, listening bool) (string, error) {
 	o.security.Local = transport.IsLocal(addr)
 	return addr, nil
 }
+
+// WithCompression compresses the Conn's bytes (channel 0; the other
+// channels are never compressed) with "zstd" (Zstandard at its fastest
+// level), or not ("none", the default). Both sides negotiate it in the
+// handshake: a dialer asks for it; a listener given WithCompression
+// decides, whatever the dialer asked; a listener without it follows the
+// dialer. A peer that does not know compression gets none. Compressed, a
+// Read that hits its deadline ends the reading direction for good.
+func WithCompression(name string) Option {
+	return func(o *options) error {
+		switch name {
+		case "zstd":
+			o.session.Compress = wire.CompressZstd
+		case "none":
+			o.session.Compress = wire.CompressNone
+		default:
+			return fmt.Errorf("farpipe: unknown compression %q: use zstd or none", name)
+		}
+		o.session.CompressFirm = true
+		return nil
+	}
+}

@@ -54,6 +54,8 @@ func main() {
 			err = runTransportsPart(ctx, cfg)
 		case "streams":
 			err = runStreamsPart(ctx, cfg)
+		case "compress":
+			err = runCompressPart(ctx, cfg)
 		default:
 			err = run(ctx, cfg)
 		}
@@ -76,7 +78,7 @@ func parseFlags(args []string) (*config, error) {
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a single transfer may take")
 	tmpfs := fs.String("tmpfs", "/dev/shm", "a tmpfs directory for the random data")
 	rounds := fs.Int("latency-rounds", 11, "rounds of 1000 round trips comparing farpipe with raw TCP (0: skip)")
-	part := fs.String("part", "transfer", "what to measure: transfer (send/recv against its peers), map (farpipe map against GNU parallel, xargs and pipelines), relay (pipes through a NATS relay against a nats.go copier and croc; defaults to --size 1GiB --data random), transports (farpipe over each transport against tcp; defaults to --size 512MiB --data random) or streams (pub/sub and map --via on a relay's JetStream against a nats.go JetStream copier and local map; defaults to --size 1GiB)")
+	part := fs.String("part", "transfer", "what to measure: transfer (send/recv against its peers), map (farpipe map against GNU parallel, xargs and pipelines), relay (pipes through a NATS relay against a nats.go copier and croc; defaults to --size 1GiB --data random), transports (farpipe over each transport against tcp; defaults to --size 512MiB --data random), streams (pub/sub and map --via on a relay's JetStream against a nats.go JetStream copier and local map; defaults to --size 1GiB) or compress (send --compress zstd against none, text logs and random data, direct and through a 50 MB/s link; defaults to --size 256MiB)")
 	relayPipes := fs.Int("relay-pipes", 10, "relay part: pipes through the relay at once in the memory test, half of them read at 20 MB/s (0: skip)")
 	relayLoadSize := fs.String("relay-load-size", "1GiB", "relay part: bytes through each pipe of the memory test")
 	mapSize := fs.String("map-size", "1GiB", "map part: size of the file of ~100-byte lines")
@@ -103,13 +105,16 @@ func parseFlags(args []string) (*config, error) {
 	}
 	cfg := &config{size: int64(n), runs: *runs, install: *install, chart: *chart, timeout: *timeout, tmpfs: *tmpfs, rounds: *rounds,
 		part: *part, tinyJobs: *tinyJobs}
-	if !slices.Contains([]string{"transfer", "map", "relay", "transports", "streams"}, cfg.part) {
-		return nil, fmt.Errorf("farpipe bench: --part %q: choose transfer, map, relay, transports or streams", cfg.part)
+	if !slices.Contains([]string{"transfer", "map", "relay", "transports", "streams", "compress"}, cfg.part) {
+		return nil, fmt.Errorf("farpipe bench: --part %q: choose transfer, map, relay, transports, streams or compress", cfg.part)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cfg.part == "streams" && !set["size"] {
 		cfg.size = 1 << 30
+	}
+	if cfg.part == "compress" && !set["size"] {
+		cfg.size = 256 << 20
 	}
 	if cfg.part == "relay" {
 		if err := relayDefaults(cfg, set, *data, *relayPipes, *relayLoadSize); err != nil {

@@ -70,6 +70,16 @@ type Config struct {
 	// *RoleError on this side and ABORT code CodeRole to the peer.
 	Role      string
 	PeerRoles []string
+
+	// Compress is the compression this side wants on channel 0, and
+	// CompressFirm whether it insists. The session only negotiates it
+	// (Session.Compression); the layer above compresses. A dialer offers
+	// Compress first and every other compression it knows after it. A
+	// listener that insists uses its own Compress if the dialer offered it;
+	// otherwise it takes the dialer's first choice it knows. A peer that
+	// offers nothing (an older farpipe) gets CompressNone.
+	Compress     wire.Compression
+	CompressFirm bool
 }
 
 // DefaultConfig returns the default configuration.
@@ -104,6 +114,8 @@ func (c *Config) Verify() error {
 		return fmt.Errorf("farpipe: resume timeout must not be negative and the backoff cap must be positive")
 	case c.Auth == nil:
 		return fmt.Errorf("farpipe: no authenticator configured")
+	case !knownCompression(c.Compress):
+		return fmt.Errorf("farpipe: unknown compression %v: use none or zstd", c.Compress)
 	}
 	return nil
 }
@@ -114,4 +126,50 @@ func (c *Config) orDefault() (*Config, error) {
 	}
 	cp := *c
 	return &cp, cp.Verify()
+}
+
+// compressions are those this side knows, in its order of preference when
+// it has none of its own.
+var compressions = []wire.Compression{wire.CompressNone, wire.CompressZstd}
+
+func knownCompression(c wire.Compression) bool {
+	for _, k := range compressions {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+// offer is what a dialer puts in its HELLO: its wish, then the others.
+func (c *Config) offer() []wire.Compression {
+	o := []wire.Compression{c.Compress}
+	for _, k := range compressions {
+		if k != c.Compress {
+			o = append(o, k)
+		}
+	}
+	return o
+}
+
+// choose is a listener's answer to a dialer's offer (nil: an older dialer
+// that offered nothing).
+func (c *Config) choose(offer []wire.Compression) wire.Compression {
+	if len(offer) == 0 {
+		return wire.CompressNone
+	}
+	if c.CompressFirm {
+		for _, o := range offer {
+			if o == c.Compress {
+				return o
+			}
+		}
+		return wire.CompressNone
+	}
+	for _, o := range offer {
+		if knownCompression(o) {
+			return o
+		}
+	}
+	return wire.CompressNone
 }

@@ -39,6 +39,9 @@ func newHandshake(s *Session, l *link) (*handshake, error) {
 	h.my.Auth = []wire.AuthMethod{s.cfg.Auth.Method()}
 	h.my.ResumeGrace = uint32(s.cfg.ResumeTimeout / time.Second)
 	h.my.App = s.cfg.Role
+	if s.role == wire.RoleDialer {
+		h.my.Compress = s.cfg.offer()
+	}
 	if _, err := rand.Read(h.my.Nonce[:]); err != nil {
 		return nil, err
 	}
@@ -90,6 +93,8 @@ func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, er
 		return peerReceived, fmt.Errorf("%w: listener answered a resumption with a new session or the reverse", wire.ErrMalformed)
 	case resume && !validProof(p.ResumeKey, s.resumeProof(wire.RoleListener, h.my.Nonce[:], p.Nonce[:])):
 		return peerReceived, &AbortError{Code: CodeAuth, Reason: "the listener could not prove it holds this session: is another farpipe at that address now?"}
+	case len(p.Compress) > 1 || len(p.Compress) == 1 && !knownCompression(p.Compress[0]):
+		return peerReceived, fmt.Errorf("%w: listener chose compression %v, which was not offered", wire.ErrMalformed, p.Compress)
 	}
 	if err := h.recvAuth(); err != nil {
 		return peerReceived, err
@@ -112,6 +117,14 @@ func (h *handshake) dial(resume bool) (peerReceived [wire.MaxChannels]uint64, er
 func (h *handshake) listen(resume bool) error {
 	s := h.s
 	h.my.SessionID = h.peer.SessionID
+	if len(h.peer.Compress) > 0 {
+		// On a resumption the answer is the session's: it does not change.
+		c := s.cfg.choose(h.peer.Compress)
+		if resume {
+			c = s.compress
+		}
+		h.my.Compress = []wire.Compression{c}
+	}
 	if resume {
 		h.my.Resume = true
 		h.my.Received = s.receivedOffsets()
@@ -165,6 +178,13 @@ func (h *handshake) established() {
 	s.window = window
 	s.ackEvery = uint64(window / 4)
 	s.resumable = s.cfg.ResumeTimeout > 0 && h.peer.ResumeGrace > 0
+	s.compress = wire.CompressNone
+	if c := h.my.Compress; s.role == wire.RoleListener && len(c) == 1 {
+		s.compress = c[0]
+	}
+	if c := h.peer.Compress; s.role == wire.RoleDialer && len(c) == 1 {
+		s.compress = c[0]
+	}
 	// The secret that later resumptions prove knowledge of. Once the
 	// connection is encrypted, nobody but the two peers has seen the HELLOs.
 	sum := sha256.New()

@@ -45,12 +45,13 @@ type Session struct {
 
 	streams [wire.MaxChannels]*Stream
 
-	ackEvery  uint64        // acknowledge after this many delivered bytes; set by the handshake
-	window    int           // effective window, both ways; set by the handshake
-	resumable bool          // both sides keep a dropped session; set by the handshake
-	wake      chan struct{} // cap 1: the writeLoop has something to send
-	linkDown  chan struct{} // cap 1: the connection failed (for the supervisor)
-	done      chan struct{} // closed when the session has ended
+	ackEvery  uint64           // acknowledge after this many delivered bytes; set by the handshake
+	window    int              // effective window, both ways; set by the handshake
+	resumable bool             // both sides keep a dropped session; set by the handshake
+	compress  wire.Compression // chosen by the first handshake (see Config.Compress)
+	wake      chan struct{}    // cap 1: the writeLoop has something to send
+	linkDown  chan struct{}    // cap 1: the connection failed (for the supervisor)
+	done      chan struct{}    // closed when the session has ended
 	ctx       context.Context
 	cancel    context.CancelFunc
 	loops     sync.WaitGroup
@@ -164,6 +165,10 @@ func (s *Session) Stream(id int) *Stream {
 
 // ID returns the session id chosen by the dialer.
 func (s *Session) ID() [wire.SessionIDLen]byte { return s.id }
+
+// Compression returns the compression the two sides agreed on for channel
+// 0 (see Config.Compress); the session only negotiates it.
+func (s *Session) Compression() wire.Compression { return s.compress }
 
 // LocalAddr returns the local address of the current (or last) connection.
 func (s *Session) LocalAddr() net.Addr {

@@ -19,6 +19,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // pair returns two established sessions over loopback TCP.
 func pair(t testing.TB, cfg *Config) (client, server *Session) {
 	t.Helper()
+	return pairWith(t, cfg, cfg)
+}
+
+// pairWith is pair with a configuration for each side.
+func pairWith(t testing.TB, cfg, scfg *Config) (client, server *Session) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +42,7 @@ func pair(t testing.TB, cfg *Config) (client, server *Session) {
 			ch <- res{nil, err}
 			return
 		}
-		s, err := Server(ctx, withIdle(c), cfg)
+		s, err := Server(ctx, withIdle(c), scfg)
 		ch <- res{s, err}
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())

@@ -73,6 +73,7 @@ func FuzzHello(f *testing.F) {
 	for _, h := range []Hello{
 		{Role: RoleDialer, Auth: []AuthMethod{AuthNone}},
 		{Role: RoleListener, Auth: []AuthMethod{1, 2}, Resume: true, Received: [MaxChannels]uint64{1, 2, 3, 4}},
+		{Role: RoleDialer, Auth: []AuthMethod{1}, App: "send", Compress: []Compression{CompressZstd, CompressNone}},
 	} {
 		b, _ := h.MarshalBinary()
 		f.Add(b)

@@ -42,6 +42,7 @@ const (
 	tagResumeKey = 0x07 // 32 bytes: proof of the session's resume secret
 	tagGrace     = 0x08 // 4 bytes: seconds this side keeps a dropped session for resumption
 	tagApp       = 0x09 // 1..MaxAppRole bytes: the application's role on this side ("send", "recv", ...)
+	tagCompress  = 0x0a // 1..MaxCompress bytes: compressions (dialer: offered, in order of preference; listener: the one chosen)
 
 	criticalTag = 0x80
 )
@@ -52,7 +53,31 @@ const (
 	NonceLen     = 32
 	ResumeKeyLen = 32
 	MaxAppRole   = 32 // longest application role, in bytes
+	MaxCompress  = 8  // most compressions a hello may list
 )
+
+// Compression names a way of compressing the bytes of channel 0 above the
+// session (the session itself carries them unchanged): the dialer offers
+// the ones it can use, most wanted first, and the listener answers with
+// the one both use. A peer that sends no offer (an older farpipe) gets
+// none.
+type Compression uint8
+
+// Compressions.
+const (
+	CompressNone Compression = 0
+	CompressZstd Compression = 1 // a Zstandard stream (RFC 8878)
+)
+
+func (c Compression) String() string {
+	switch c {
+	case CompressNone:
+		return "none"
+	case CompressZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("Compression(%d)", uint8(c))
+}
 
 // AuthMethod names a way of proving knowledge of the shared secret.
 type AuthMethod uint8
@@ -95,6 +120,12 @@ type Hello struct {
 	Resume    bool
 	Received  [MaxChannels]uint64
 	ResumeKey [ResumeKeyLen]byte // with Resume: proof of the session's secret
+
+	// Compress is, from a dialer, the compressions it can use, the one it
+	// wants first; from a listener, the one chosen (a single entry). Empty:
+	// the field is absent (a peer that does not know it), which means none.
+	// Values this side does not know are kept: the session ignores them.
+	Compress []Compression
 }
 
 // MarshalBinary encodes h as a HELLO payload.
@@ -121,6 +152,16 @@ func (h *Hello) MarshalBinary() ([]byte, error) {
 	}
 	if h.App != "" {
 		b = appendTLV(b, tagApp, []byte(h.App))
+	}
+	if len(h.Compress) > MaxCompress {
+		return nil, fmt.Errorf("%w: hello lists %d compressions, want at most %d", ErrMalformed, len(h.Compress), MaxCompress)
+	}
+	if len(h.Compress) > 0 {
+		c := make([]byte, len(h.Compress))
+		for i, m := range h.Compress {
+			c[i] = byte(m)
+		}
+		b = appendTLV(b, tagCompress, c)
 	}
 	if h.ResumeGrace != 0 {
 		b = appendTLV(b, tagGrace, binary.BigEndian.AppendUint32(nil, h.ResumeGrace))
@@ -241,6 +282,14 @@ func (h *Hello) setField(tag byte, v []byte) error {
 			return fmt.Errorf("%w: hello with application role %q", ErrMalformed, v)
 		}
 		h.App = string(v)
+	case tagCompress:
+		if len(v) == 0 || len(v) > MaxCompress {
+			return fmt.Errorf("%w: hello lists %d compressions, want 1-%d", ErrMalformed, len(v), MaxCompress)
+		}
+		h.Compress = make([]Compression, len(v))
+		for i, m := range v {
+			h.Compress[i] = Compression(m)
+		}
 	default:
 		if tag >= criticalTag {
 			return fmt.Errorf("%w: hello has critical field 0x%02x this farpipe does not know: upgrade it", ErrMalformed, tag)

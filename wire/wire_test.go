@@ -66,6 +66,8 @@ func TestHelloRoundTrip(t *testing.T) {
 		{Role: RoleListener, Window: 8 << 20, Auth: []AuthMethod{3, AuthNone}, ResumeGrace: 60,
 			SessionID: [16]byte{1, 2, 3}, Nonce: [32]byte{9},
 			Resume: true, Received: [MaxChannels]uint64{1, 1 << 60, 0, 5}, ResumeKey: [32]byte{7}},
+		{Role: RoleDialer, Auth: []AuthMethod{AuthToken}, Compress: []Compression{CompressZstd, CompressNone, 200}},
+		{Role: RoleListener, Auth: []AuthMethod{AuthToken}, Compress: []Compression{CompressZstd}},
 	}
 	for _, in := range tests {
 		b, err := in.MarshalBinary()
@@ -80,6 +82,12 @@ func TestHelloRoundTrip(t *testing.T) {
 		if !bytes.Equal(b, b2) {
 			t.Fatalf("round trip differs:\n% x\n% x", b, b2)
 		}
+		if len(out.Compress) != len(in.Compress) {
+			t.Fatalf("compressions %v came back as %v", in.Compress, out.Compress)
+		}
+	}
+	if _, err := (&Hello{Role: RoleDialer, Auth: []AuthMethod{AuthNone}, Compress: make([]Compression, MaxCompress+1)}).MarshalBinary(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("hello with %d compressions: %v, want ErrMalformed", MaxCompress+1, err)
 	}
 }
 
@@ -96,6 +104,8 @@ func TestHelloRejects(t *testing.T) {
 		{"critical unknown", append(append([]byte{}, good...), 0x90, 0, 0), ErrMalformed},
 		{"repeated", append(append([]byte{}, good...), good[8:12]...), ErrMalformed},
 		{"missing fields", []byte(Magic), ErrMalformed},
+		{"empty compressions", append(append([]byte{}, good...), tagCompress, 0, 0), ErrMalformed},
+		{"too many compressions", append(append([]byte{}, good...), tagCompress, 0, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1), ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

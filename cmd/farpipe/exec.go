@@ -221,7 +221,8 @@ func serveOne(ctx context.Context, f *endpointFlags, c *farpipe.Conn, argv []str
 }
 
 // streams are the channels of a remote command: 0 standard input and
-// output, 1 standard error, 2 control.
+// output (the Conn's own, compressed with --compress), 1 standard error,
+// 2 control.
 func streams(c *farpipe.Conn) proc.Streams {
-	return proc.Streams{In: c.Channel(0), Err: c.Channel(1), Ctl: c.Channel(2)}
+	return proc.Streams{In: c, Err: c.Channel(1), Ctl: c.Channel(2)}
 }

@@ -364,7 +364,11 @@ func TestProgressLine(t *testing.T) {
 		{10 * time.Millisecond, 8 << 20, "farpipe: send 8.0 MiB / 1.0 GiB   1%  -- B/s  0:00"},
 		{500 * time.Millisecond, 16 << 20, "farpipe: send 16 MiB / 1.0 GiB   2%  -- B/s  0:01"},
 		{time.Second, 120 << 20, "farpipe: send 120 MiB / 1.0 GiB  12%  75 MiB/s  0:02  ETA 0:12"}, // 112 MiB in 1.5 s
+		{0, 120 << 20, "farpipe: send 120 MiB / 1.0 GiB  12%  75 MiB/s (limit 9.5 MiB/s)  0:02  ETA 0:12"},
 	} {
+		if step.after == 0 { // --rate-limit 10MB/s
+			p.limit = (&rateFlag{"10MB/s"}).label()
+		}
 		now, n = now.Add(step.after), step.n
 		if got := p.line(); got != step.want {
 			t.Errorf("after %d bytes: %q, want %q", step.n, got, step.want)

@@ -211,6 +211,9 @@ func TestUsageErrors(t *testing.T) {
 		{"recv", "a:1", "b:2"},
 		{"send", "--no-such-flag", "a:1"},
 		{"recv", "--window", "1", "127.0.0.1:1"},
+		{"send", "--rate-limit", "fast", "127.0.0.1:1"},
+		{"tee", "--rate-limit", "-1MB/s", "127.0.0.1:1"},
+		{"pub", "--rate-limit", "0", "nats://127.0.0.1:1/s"},
 		{"frobnicate"},
 	} {
 		r := start(t, command(t, args...), nil)()

@@ -24,6 +24,7 @@ type streamFlags struct {
 	fifo     string
 	progress progressFlags
 	name     string // send --name: what the receiver calls this sender
+	rate     rateFlag
 }
 
 func (sf *streamFlags) register(cmd *cobra.Command, what string) {
@@ -41,6 +42,9 @@ func (sf *streamFlags) start(ctx context.Context, f *endpointFlags, addr, verb s
 		return nil, nil, err
 	}
 	if _, err := sf.progress.check(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := sf.rate.check(); err != nil {
 		return nil, nil, err
 	}
 	if sf.fifo == "" {
@@ -89,6 +93,7 @@ func (sf *streamFlags) track(verb string, size int64, count func() uint64) (stop
 		size = n
 	}
 	p := newProgress(verb, size, count, os.Stderr)
+	p.limit = sf.rate.label()
 	p.run()
 	return p.finish
 }
@@ -108,6 +113,7 @@ type endpointFlags struct {
 	resume     time.Duration
 	backoffMax time.Duration
 	keepalive  time.Duration
+	compress   string // --compress: "zstd", "none", or "" (not given)
 
 	code codeFlags // short codes (send, recv, exec, connect)
 
@@ -144,6 +150,7 @@ func (f *endpointFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.resume, "resume-timeout", 60*time.Second, "how long a dropped connection may take to come back before the transfer fails (0: no resume)")
 	fl.DurationVar(&f.backoffMax, "backoff-max", time.Second, "longest wait between reconnection attempts")
 	fl.DurationVar(&f.keepalive, "keepalive-timeout", 4*time.Second, "a connection on which nothing arrives for this long counts as dropped")
+	fl.StringVar(&f.compress, "compress", "", "compress the stream: zstd or none (default none; a listener's --compress decides, otherwise the dialer's)")
 	fl.StringVar(&f.tokenFile, "token-file", "", "read the shared token from this file (default: $FARPIPE_TOKEN, the fp:// address, or a new one when listening)")
 	fl.BoolVar(&f.noEncrypt, "no-encrypt", false, "do not encrypt (trusted networks only): peers still prove the token to each other")
 	fl.StringVar(&f.cert, "cert", "", "mutual TLS: this side's certificate (PEM)")
@@ -196,6 +203,8 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 		return nil, usagef("mutual TLS needs all of --cert, --key and --ca")
 	case f.cert != "" && f.noEncrypt:
 		return nil, usagef("--no-encrypt cannot be combined with --cert")
+	case f.compress != "" && f.compress != "zstd" && f.compress != "none":
+		return nil, usagef("--compress %q: use zstd or none", f.compress)
 	}
 	opts := []farpipe.Option{
 		farpipe.WithWindow(int(w)),
@@ -214,6 +223,9 @@ func (f *endpointFlags) options() ([]farpipe.Option, error) {
 	}
 	if f.noEncrypt {
 		opts = append(opts, farpipe.WithNoEncrypt())
+	}
+	if f.compress != "" {
+		opts = append(opts, farpipe.WithCompression(f.compress))
 	}
 	if f.cert != "" {
 		opts = append(opts, farpipe.WithCertificates(f.cert, f.key, f.ca))
@@ -503,6 +515,10 @@ func stats(c *farpipe.Conn, verb string, bytes uint64, d time.Duration) {
 		verb, bytes, humanize.IBytes(bytes), secs, rate, st.Reconnects, st.Resent),
 		"verb", verb, "bytes", bytes, "seconds", secs, "bytes_per_second", rate*1e6,
 		"reconnects", st.Reconnects, "resent_bytes", st.Resent, "rtt_seconds", st.RTT.Seconds())
+	if c.Compression() != "none" {
+		logEvent(evMessage, fmt.Sprintf("compressed with %s: %d bytes on the wire out, %d in", c.Compression(), st.WireWritten, st.WireRead),
+			"compression", c.Compression(), "wire_written_bytes", st.WireWritten, "wire_read_bytes", st.WireRead)
+	}
 }
 
 func trimPrefix(err error) string {

@@ -61,6 +61,7 @@ type progress struct {
 	count func() uint64
 	w     io.Writer
 	now   func() time.Time
+	limit string // "limit 10 MB/s" (--rate-limit), or ""
 
 	start   time.Time
 	samples []sample // the last few seconds, oldest first
@@ -138,6 +139,9 @@ func (p *progress) line() string {
 		fmt.Fprintf(&b, "  %s/s", humanize.IBytes(uint64(rate)))
 	} else {
 		b.WriteString("  -- B/s")
+	}
+	if p.limit != "" {
+		fmt.Fprintf(&b, " (%s)", p.limit)
 	}
 	fmt.Fprintf(&b, "  %s", clock(elapsed))
 	if p.total > 0 && rate > 0 && uint64(p.total) > n {

@@ -43,6 +43,7 @@ type pubFlags struct {
 	replicas             int
 	maxAge               time.Duration
 	rec                  mergeRecords
+	rate                 rateFlag
 }
 
 func newPubCmd() *cobra.Command {
@@ -84,6 +85,7 @@ record is stored twice. With --append the input is new records instead.
 	fl.StringVar(&f.maxMsg, "max-message", humanize.IBytes(broker.DefaultMaxMessage), "the largest message; longer records travel in pieces")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print what was published on stderr")
 	f.rec.register(cmd)
+	f.rate.register(cmd)
 	return cmd
 }
 
@@ -99,6 +101,9 @@ func exactlyOneStream(example string) cobra.PositionalArgs {
 
 func runPub(ctx context.Context, f *pubFlags, addr string, idGiven bool) error {
 	if err := f.rec.check(); err != nil {
+		return err
+	}
+	if _, err := f.rate.check(); err != nil {
 		return err
 	}
 	maxBytes, err := humanize.ParseBytes(f.maxBytes)
@@ -138,7 +143,7 @@ func runPub(ctx context.Context, f *pubFlags, addr string, idGiven bool) error {
 		defer c.Close()
 	}
 	start := time.Now()
-	st, err := broker.Pub(ctx, s, in, broker.PubConfig{
+	st, err := broker.Pub(ctx, s, f.rate.reader(ctx, in), broker.PubConfig{
 		ID: f.id, Append: f.appendNew, Split: flow.RecEnd(f.rec.end()), MaxMessage: int(maxMsg),
 		Stored: obs.pubStored(),
 	})

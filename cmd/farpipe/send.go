@@ -37,6 +37,7 @@ With --listen, send waits at ADDR for the receiver to dial in.
 	}
 	f.register(cmd)
 	sf.register(cmd, "read")
+	sf.rate.register(cmd)
 	cmd.Flags().StringVar(&sf.name, "name", "", "the name the receiver gives this sender (merge --label; default: its address)")
 	return cmd
 }
@@ -76,7 +77,7 @@ func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 		defer finish()
 		// -p counts what the receiver confirmed, not what was read.
 		defer sf.track("send", sizeOf(in), func() uint64 { return c.Stats().Delivered })()
-		return sendAll(ctx, c, in)
+		return sendAll(ctx, c, sf.rate.reader(ctx, in))
 	})
 	if f.verbose {
 		stats(c, "sent", c.Stats().Delivered, time.Since(start))

@@ -59,6 +59,7 @@ then the one send would have had for the first failure.
 	}
 	f.register(cmd)
 	sf.register(cmd, "read")
+	sf.rate.register(cmd)
 	cmd.Flags().StringVar(&sf.name, "name", "", "the name the receivers give this sender (merge --label; default: its address)")
 	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "when a receiver fails, carry on with the others (exit non-zero at the end)")
 	return cmd
@@ -109,6 +110,9 @@ func runTee(ctx context.Context, f *endpointFlags, sf *streamFlags, addrs []stri
 	if _, err := sf.progress.check(); err != nil {
 		return err
 	}
+	if _, err := sf.rate.check(); err != nil {
+		return err
+	}
 	t := &tee{ctx: ctx, name: sf.name, keepGoing: keepGoing}
 	for _, a := range addrs {
 		t.targets = append(t.targets, &teeTarget{addr: displayAddr(a)})
@@ -125,7 +129,7 @@ func runTee(ctx context.Context, f *endpointFlags, sf *streamFlags, addrs []stri
 	err = t.untilSignal(func() error {
 		growPipe(in)
 		defer sf.track("tee", sizeOf(in), t.delivered)()
-		return t.copy(in)
+		return t.copy(sf.rate.reader(t.ctx, in))
 	})
 	if err == nil {
 		t.drainAll()
