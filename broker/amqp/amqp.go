@@ -223,6 +223,9 @@ func (s *Stream) declareError(err error, cfg broker.StreamConfig) error {
 	if errors.As(err, &ae) {
 		switch ae.Code {
 		case amqp.NotFound:
+			if !cfg.Existing { // being recovered after a restart, or deleted: wait a while
+				return fmt.Errorf("%w: stream %s on %s is not there (a broker restarting, or the queue deleted)", broker.ErrTransient, s.queue, s.c.redacted)
+			}
 			return fmt.Errorf("%w %s on %s yet: publish to it first (farpipe pub), or check the name", broker.ErrNoStream, s.queue, s.c.redacted)
 		case amqp.PreconditionFailed:
 			return fmt.Errorf("farpipe: the broker %s has a queue %s that is not a farpipe stream (%s): give another queue name", s.c.redacted, s.queue, ae.Reason)

@@ -79,7 +79,7 @@ func (p *publisher) watch() {
 			continue
 		}
 		if returned(fu.returns, fu.id) {
-			fu.ack(0, fmt.Errorf("%w %s on %s: it was deleted while publishing", broker.ErrNoStream, p.s.queue, p.s.c.redacted))
+			fu.ack(0, fmt.Errorf("%w: stream %s on %s was not there (a broker restarting, or the queue deleted)", broker.ErrTransient, p.s.queue, p.s.c.redacted))
 			continue
 		}
 		fu.ack(p.pos.Add(1), nil)
