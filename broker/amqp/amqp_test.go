@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,21 +17,31 @@ import (
 	"github.com/farpipe/farpipe/internal/testrabbit"
 )
 
-// rabbit is the package's private broker.
-var rabbit *testrabbit.Server
+// The package's private broker, started by the first test that needs it
+// (not by fuzzing workers).
+var (
+	rabbitOnce sync.Once
+	rabbit     *testrabbit.Server
+	rabbitErr  error
+)
+
+// needRabbit starts the broker if it is not running yet.
+func needRabbit(t *testing.T) {
+	t.Helper()
+	if why := testrabbit.Skip(); why != "" {
+		t.Skip(why)
+	}
+	rabbitOnce.Do(func() { rabbit, rabbitErr = testrabbit.Start() })
+	if rabbitErr != nil {
+		t.Fatal(rabbitErr)
+	}
+}
 
 func TestMain(m *testing.M) {
-	if why := testrabbit.Skip(); why != "" {
-		fmt.Println(why)
-		os.Exit(0)
-	}
-	var err error
-	if rabbit, err = testrabbit.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	rabbit.Stop()
+	if rabbit != nil {
+		rabbit.Stop()
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -55,6 +66,7 @@ func openStream(t *testing.T, addr string, cfg broker.StreamConfig) broker.Strea
 }
 
 func TestConformance(t *testing.T) {
+	needRabbit(t)
 	brokertest.RunConformanceTests(t, brokertest.Harness{
 		Open: func(t *testing.T, cfg broker.StreamConfig) broker.Stream { return openStream(t, newAddr(), cfg) },
 	})
@@ -89,6 +101,7 @@ func TestParseAddress(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	needRabbit(t)
 	ctx := context.Background()
 	if _, err := broker.Open(ctx, newAddr(), broker.StreamConfig{Existing: true}); !errors.Is(err, broker.ErrNoStream) {
 		t.Errorf("opening a stream that is not there returned %v, want ErrNoStream", err)

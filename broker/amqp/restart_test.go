@@ -62,6 +62,7 @@ func (w *lineCounter) bytes() []byte {
 // publishers publish and a durable subscriber follows: every record
 // arrives exactly once, in order per publisher.
 func TestBrokerRestart(t *testing.T) {
+	needRabbit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	addr := newAddr()
