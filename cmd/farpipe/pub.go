@@ -14,6 +14,7 @@ import (
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/broker"
+	_ "github.com/farpipe/farpipe/broker/amqp" // amqp:// streams: RabbitMQ stream queues
 	_ "github.com/farpipe/farpipe/broker/nats" // nats:// streams
 	"github.com/farpipe/farpipe/flow"
 )
@@ -24,6 +25,7 @@ const streamAddrHelp = `Addresses:
                                  defaults to 4222; several servers: nats://H1,H2,H3/STREAM
   nats://USER:PASS@RELAY/STREAM, nats://TOKEN@RELAY/STREAM   with a login
   nats+tls://, nats+ws://, nats+wss://                       TLS, WebSocket
+  amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]/QUEUE   a RabbitMQ stream queue (3.9 or later)
 STREAM is letters, digits, '-' and '_'. See docs/streams.md.`
 
 const streamExitHelp = `Exit status:

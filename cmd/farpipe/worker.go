@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
+	_ "github.com/farpipe/farpipe/broker/amqp" // amqp:// (streams only: no work queue yet)
 	_ "github.com/farpipe/farpipe/broker/nats" // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
 	"github.com/farpipe/farpipe/internal/metrics"
