@@ -411,27 +411,30 @@ func (z *zwriter) stats(delivered uint64) (written, appDelivered uint64) {
 
 // zreader decompresses what a session stream delivers.
 type zreader struct {
-	s  *session.Session
-	st *session.Stream
+	src   zsource
+	abort func(reason string) // ends the session: the stream cannot be decoded
 
 	mu  sync.Mutex
 	dec *zstd.Decoder // made on the first Read: it reads the frame header at once
-	src zsource
-	err error // the decoder's failure, final
+	err error         // the decoder's failure, final
 
 	n atomic.Uint64 // decompressed bytes returned
+}
+
+func newZreader(s *session.Session, st *session.Stream) *zreader {
+	return &zreader{src: zsource{r: st}, abort: func(reason string) { s.AbortWith(session.CodeProtocol, reason) }}
 }
 
 // zsource is the stream under the decoder, keeping its last error so that
 // the stream's own errors (io.EOF, an abort, a timeout) are told from the
 // decoder's.
 type zsource struct {
-	st  *session.Stream
+	r   io.Reader
 	err error
 }
 
 func (s *zsource) Read(p []byte) (int, error) {
-	n, err := s.st.Read(p)
+	n, err := s.r.Read(p)
 	s.err = err
 	return n, err
 }
@@ -484,7 +487,6 @@ func (z *zreader) start() error {
 	if z.dec != nil {
 		return nil
 	}
-	z.src.st = z.st
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1), // no goroutines: it decodes in Read
 		zstd.WithDecoderLowmem(true),
@@ -513,7 +515,7 @@ func (z *zreader) check(err error) error {
 		err = fmt.Errorf("the stream ended in the middle of a block")
 	}
 	z.err = fmt.Errorf("%w (%v): the session was aborted", ErrCompressed, err)
-	z.s.AbortWith(session.CodeProtocol, "the compressed stream could not be decoded: "+err.Error())
+	z.abort("the compressed stream could not be decoded: " + err.Error())
 	return z.err
 }
 

@@ -34,7 +34,7 @@ func newConn(s *session.Session) *Conn {
 	c := &Conn{s: s, st: s.Stream(0)}
 	if s.Compression() == wire.CompressZstd {
 		c.zw = newZwriter(c.st)
-		c.zr = &zreader{s: s, st: c.st}
+		c.zr = newZreader(s, c.st)
 	}
 	return c
 }

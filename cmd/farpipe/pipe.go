@@ -274,6 +274,9 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 		if err != nil {
 			return nil, nil, f.explain(err)
 		}
+		if f.verbose && f.compress == "zstd" && c.Compression() != "zstd" {
+			logf("the listener declined compression (it runs with --compress none, or is an older farpipe): the stream goes uncompressed")
+		}
 		return c, func() { finish(c) }, nil
 	}
 	// A peer that fails authentication ends the wait: the two sides do not
