@@ -125,7 +125,7 @@ var mutants = map[string]mutant{
 	},
 	"IgnoreCloseRead": {
 		run:  "BrokenPipe/CloseRead/c1_to_c2",
-		want: "blocked 3s after the reader went away",
+		want: "blocked 4s after the reader went away",
 		wrap: func(c conntest.Conn) conntest.Conn { return ignoreCloseRead{c} },
 	},
 	"SwallowTimeout": {

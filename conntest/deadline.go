@@ -68,16 +68,17 @@ func deadlinePastWrite(e *env, w, r Conn) {
 	}
 }
 
-// deadlineResetPending: a Read waits with a deadline 250 ms away; at 50 ms
+// deadlineResetPending: a Read waits with a deadline 1 s away; at 50 ms
 // the deadline is reset to zero; the Read must not time out and must
-// return what the writer writes at 450 ms.
+// return what the writer writes at 1.2 s. (The margins leave a loaded
+// machine time to run the goroutine that resets the deadline.)
 func deadlineResetPending(e *env, w, r Conn) {
-	r.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	r.SetReadDeadline(time.Now().Add(time.Second))
 	e.run(func() {
 		e.sleep(50 * time.Millisecond)
 		r.SetReadDeadline(time.Time{})
 	})
-	later(e, w, 450*time.Millisecond, "after the old deadline")
+	later(e, w, 1200*time.Millisecond, "after the old deadline")
 	readExactly(e, r, "after the old deadline", "reader: Read pending while its deadline was reset to zero")
 }
 

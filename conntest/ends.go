@@ -155,9 +155,9 @@ func testCloseUnblocks(e *env, a, b Conn) {
 		name string
 		ch   <-chan error
 	}{{"Read", read}, {"Write", write}} {
-		switch err, ok := within(e, time.Second, op.ch); {
+		switch err, ok := within(e, prompt, op.ch); {
 		case !ok:
-			e.fatalf("a: %s pending during Close still blocked 1s after Close returned", op.name)
+			e.fatalf("a: %s pending during Close still blocked %v after Close returned", op.name, prompt)
 		case !errors.Is(err, net.ErrClosed):
 			e.errorf("a: %s pending during Close: %s; want net.ErrClosed", op.name, describe(err))
 		}

@@ -13,6 +13,12 @@ import (
 // for a timed-out test case to return before it gives up on it.
 const maxGrace = 5 * time.Second
 
+// prompt is how soon a connection must notice what its peer did (a broken
+// pipe, a Close): at once in principle, but a race-enabled test binary on
+// a loaded machine may not run a goroutine for a second, so the bound only
+// tells "promptly" from "after a timeout" (keepalives take far longer).
+const prompt = 3 * time.Second
+
 // env is one test case: a fresh pipe, the goroutines of the case, and how
 // they report. Test bodies and the goroutines they start with env.run
 // report through errorf and fatalf, never through t directly: fatalf works

@@ -59,14 +59,14 @@ func brokenPipe(e *env, w, r Conn, closeReader func(Conn) error) {
 	if err := closeReader(r); err != nil {
 		e.errorf("reader: closing: %s", describe(err))
 	}
-	res, ok := within(e, 3*time.Second, failed)
+	res, ok := within(e, prompt+time.Second, failed)
 	switch {
 	case !ok:
-		e.fatalf("writer: Write still succeeding or blocked 3s after the reader went away; want a broken pipe within 1s")
+		e.fatalf("writer: Write still succeeding or blocked %v after the reader went away; want a broken pipe within %v", prompt+time.Second, prompt)
 	case res.at.Before(closedAt):
 		e.errorf("writer: Write failed before the reader went away (after %d bytes): %s", res.written, describe(res.err))
-	case res.at.Sub(closedAt) > time.Second:
-		e.errorf("writer: Write failed %v after the reader went away; want within 1s", res.at.Sub(closedAt).Round(time.Millisecond))
+	case res.at.Sub(closedAt) > prompt:
+		e.errorf("writer: Write failed %v after the reader went away; want within %v", res.at.Sub(closedAt).Round(time.Millisecond), prompt)
 	}
 	if !errors.Is(res.err, syscall.EPIPE) {
 		e.errorf("writer: Write after the reader went away: %s; want a broken pipe matching syscall.EPIPE", describe(res.err))
