@@ -263,10 +263,13 @@ func (c *conn) Write(p []byte) (int, error) {
 
 // Close sends what Write queued and closes the WebSocket with a normal
 // closure, which the peer reads as io.EOF, then waits for the loops.
-// Pending Reads and Writes return net.ErrClosed. If the peer takes nothing
-// of the rest for closeStall, Close drops the connection (the peer then
-// reads an error, not io.EOF); if it does not answer the closure within
-// closeFlush, Close closes the connection without the answer.
+// Pending Reads and Writes return net.ErrClosed. The write deadline does
+// not bound sending the rest (crypto/tls sets it to now once it has queued
+// its close_notify, which must still go out), but if the peer takes
+// nothing of the rest for closeStall, Close drops the connection (the peer
+// then reads an error, not io.EOF); if the peer does not answer the
+// closure within closeFlush, Close closes the connection without the
+// answer.
 func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
