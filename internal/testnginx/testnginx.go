@@ -146,6 +146,7 @@ func (n *Nginx) conf() string { return filepath.Join(n.dir, "nginx.conf") }
 func (n *Nginx) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(n.bin, "-p", n.dir, "-c", n.conf(), "-e", filepath.Join(n.dir, "error.log"))
+	dieWithParent(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatalf("testnginx: starting %s: %v", n.bin, err)
 	}

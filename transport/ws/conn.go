@@ -21,10 +21,15 @@ const (
 	readChunk  = 64 << 10  // the most the read loop takes from the WebSocket at once
 	maxMessage = 64 << 10  // the most bytes in one message
 
-	// closeFlush is how long Close waits for the peer to take a message
-	// of what Write had accepted, and then for its answer to the closure,
-	// before it drops the connection: a peer that reads takes both at
-	// once, and one that does not must not hold Close up.
+	// closeStall is how long Close waits for the peer to take another
+	// message of what Write had accepted before it gives up on sending
+	// the rest: a loaded peer may stall a while, a gone one never reads.
+	closeStall = 10 * time.Second
+
+	// closeFlush is how long Close then waits for the peer to answer the
+	// closure before it closes the connection anyway. The peer does not
+	// lose anything by that: the closure follows the data, and the peer
+	// answers only once it has read up to it.
 	closeFlush = time.Second
 )
 
@@ -258,9 +263,13 @@ func (c *conn) Write(p []byte) (int, error) {
 
 // Close sends what Write queued and closes the WebSocket with a normal
 // closure, which the peer reads as io.EOF, then waits for the loops.
-// Pending Reads and Writes return net.ErrClosed. If the peer takes nothing
-// of the rest for closeFlush, or does not answer the closure within
-// closeFlush, Close drops the connection under the WebSocket instead.
+// Pending Reads and Writes return net.ErrClosed. The write deadline does
+// not bound sending the rest (crypto/tls sets it to now once it has queued
+// its close_notify, which must still go out), but if the peer takes
+// nothing of the rest for closeStall, Close drops the connection (the peer
+// then reads an error, not io.EOF); if the peer does not answer the
+// closure within closeFlush, Close closes the connection without the
+// answer.
 func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
@@ -269,13 +278,13 @@ func (c *conn) Close() error {
 		c.closed = true
 		c.notifyLocked()
 		c.mu.Unlock()
-		stall := time.NewTimer(closeFlush)
+		stall := time.NewTimer(closeStall)
 		for flushing := true; flushing; {
 			select {
 			case <-c.writeDone:
 				flushing = false
 			case <-c.progress:
-				stall.Reset(closeFlush)
+				stall.Reset(closeStall)
 			case <-stall.C:
 				c.under.Close() // the write loop fails and returns
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +39,17 @@ func TestThroughNginx(t *testing.T) {
 				farpipe.WithResumeTimeout(30 * time.Second),
 				farpipe.WithBackoffMax(200 * time.Millisecond),
 			}
-			ln, err := farpipe.Listen(ctx, "ws://127.0.0.1:0/farpipe/pipe", opts...)
+			// Every connection the listener's side loses must be resumed:
+			// one lost at the end would wait for the resume timeout.
+			var lost, resumed atomic.Int64
+			ln, err := farpipe.Listen(ctx, "ws://127.0.0.1:0/farpipe/pipe", append(opts, farpipe.WithEvents(func(e farpipe.Event) {
+				switch e.Kind {
+				case farpipe.EventDisconnected:
+					lost.Add(1)
+				case farpipe.EventResumed:
+					resumed.Add(1)
+				}
+			}))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +87,12 @@ func TestThroughNginx(t *testing.T) {
 				errc <- err
 			}()
 			h := sha256.New()
-			n, err := readAllHurt(a, h, size/4, ng.Restart)
+			start := time.Now()
+			n, err := readAllHurt(a, h, size/4, func() {
+				ng.Restart()
+				t.Logf("%v: nginx restarted", time.Since(start))
+			})
+			t.Logf("%v: all read", time.Since(start))
 			if err != nil {
 				d.Abort("test failed") // unblocks the writer
 				<-errc
@@ -88,6 +104,7 @@ func TestThroughNginx(t *testing.T) {
 			if want := <-sent; n != size || !bytesEqual(h.Sum(nil), want) {
 				t.Fatalf("received %d bytes (SHA-256 %x); sent %d (SHA-256 %x)", n, h.Sum(nil), size, want)
 			}
+			t.Logf("%v: writer done", time.Since(start))
 			if st := d.Stats(); st.Reconnects == 0 {
 				t.Errorf("nginx was restarted mid-stream but the dialer never reconnected: %+v", st)
 			}
@@ -97,8 +114,13 @@ func TestThroughNginx(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Errorf("dialer side Close: %v", err)
 			}
+			t.Logf("%v: closed", time.Since(start))
 			d.Wait()
 			a.Wait()
+			t.Logf("%v: both ended", time.Since(start))
+			if lost.Load() != resumed.Load() {
+				t.Errorf("the listener's side lost %d connections and resumed %d", lost.Load(), resumed.Load())
+			}
 			if err := d.Err(); err != nil {
 				t.Errorf("dialer side ended with %v", err)
 			}
