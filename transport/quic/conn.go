@@ -20,6 +20,13 @@ const (
 	codeListener = 2 // the listener closed before accepting
 )
 
+// linger bounds how long a closed end waits for the peer's close notice
+// (so that the peer can still read what was written before Close) before
+// it closes the QUIC connection itself: a peer that is gone, or a path
+// that lost the notice, does not keep the connection until the idle
+// timeout.
+const linger = 5 * time.Second
+
 // errClosed is returned by Read and Write after Close.
 var errClosed = fmt.Errorf("farpipe: quic connection closed: %w", net.ErrClosed)
 
@@ -35,7 +42,7 @@ var errWriteClosed = fmt.Errorf("farpipe: write after CloseWrite on a quic conne
 // that this end is closed. The QUIC connection itself is closed
 // (CONNECTION_CLOSE) by whichever end closes second, once both are closed,
 // so neither loses the bytes the other still reads; an end whose peer
-// never closes keeps the connection until QUIC's idle timeout.
+// has not closed within [linger] closes the connection itself.
 //
 // Goroutines: a watcher waits for the peer's close notice, closes the
 // connection when both ends are closed, waits for the connection to end
@@ -54,6 +61,8 @@ type conn struct {
 	mu       sync.Mutex
 	closed   bool
 	peerDone bool
+	ended    bool          // the QUIC connection is over
+	lingerT  *time.Timer   // closes the connection if the peer does not
 	done     chan struct{} // closed by Close
 }
 
@@ -76,6 +85,12 @@ func (c *conn) watch() {
 		}
 	}
 	<-c.qc.Context().Done()
+	c.mu.Lock()
+	c.ended = true
+	if c.lingerT != nil {
+		c.lingerT.Stop()
+	}
+	c.mu.Unlock()
 	c.release()
 }
 
@@ -169,6 +184,9 @@ func (c *conn) Close() error {
 	}
 	c.mu.Lock()
 	peerDone := c.peerDone
+	if !peerDone && !c.ended {
+		c.lingerT = time.AfterFunc(linger, func() { c.qc.CloseWithError(codeClosed, "the peer did not close in time") })
+	}
 	c.mu.Unlock()
 	if peerDone {
 		c.qc.CloseWithError(codeClosed, "")

@@ -20,7 +20,8 @@
 // the FIN, stops reading (the peer's writes then fail with EPIPE) and
 // sends a close notice on a unidirectional stream; the end that closes
 // second closes the QUIC connection, so neither loses bytes the other is
-// still reading. A listener's UDP socket is shared by the connections it
+// still reading; an end whose peer has not closed within 5 s closes it
+// itself. A listener's UDP socket is shared by the connections it
 // accepted and closed after the last of them and the listener.
 //
 // # Security
