@@ -323,7 +323,9 @@ func queueSleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// queueTransient reports whether a publishing error may pass by itself.
+// queueTransient reports whether a publishing error may pass by itself
+// (ErrReconnectBufExceeded: the client holds what was published while it
+// reconnects, up to a limit).
 func queueTransient(err error) bool {
 	var ae *jetstream.APIError
 	if errors.As(err, &ae) {
@@ -331,7 +333,7 @@ func queueTransient(err error) bool {
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout) ||
 		errors.Is(err, natsgo.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, natsgo.ErrConnectionReconnecting)
+		errors.Is(err, natsgo.ErrConnectionReconnecting) || errors.Is(err, natsgo.ErrReconnectBufExceeded)
 }
 
 // queueToken returns a random token for subjects and ids.

@@ -343,8 +343,14 @@ func TestStreamsClusterNodeDown(t *testing.T) {
 		}()
 	}
 	for range pipes {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(3 * time.Minute): // the cleanups close the pipes
+			t.Fatalf("the second half of the input was not read within 3 minutes; pub: %s / %s; map: %s",
+				pubs[0].stderr.String(), pubs[1].stderr.String(), mapper.stderr.String())
 		}
 	}
 	for _, p := range pubs {
