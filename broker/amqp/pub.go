@@ -91,7 +91,10 @@ func (p *publisher) watch() {
 func returned(rs chan amqp.Return, id string) bool {
 	for {
 		select {
-		case r := <-rs:
+		case r, ok := <-rs:
+			if !ok { // the channel was closed: nothing more comes
+				return false
+			}
 			if r.MessageId == id {
 				return true
 			}

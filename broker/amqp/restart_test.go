@@ -126,7 +126,13 @@ func TestBrokerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wg.Wait()
+	pubsDone := make(chan struct{})
+	go func() { wg.Wait(); close(pubsDone) }()
+	select {
+	case <-pubsDone:
+	case <-ctx.Done():
+		t.Fatal("timed out waiting for the publishers")
+	}
 	close(pubErr)
 	for err := range pubErr {
 		if err != nil {

@@ -52,8 +52,13 @@ func Start() (*Server, error) {
 	if _, err := os.Stat(ServerScript); err != nil {
 		return nil, ErrMissing
 	}
+	reap()
 	dir, err := os.MkdirTemp("", "testrabbit")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	s := &Server{dir: dir, name: fmt.Sprintf("farpipe%d@localhost", os.Getpid())}
@@ -200,7 +205,55 @@ func (s *Server) Stop() {
 		_ = s.epmdCmd.Wait()
 		s.epmdCmd = nil
 	}
+	killHome(s.dir)
 	os.RemoveAll(s.dir)
+}
+
+// reap ends the brokers of earlier test processes that died without
+// Stop (a test binary killed by -timeout): each broker's directory names
+// its test process; when that process is gone, every process whose HOME is
+// the directory (the VM, its helpers, an epmd the VM started) is killed and
+// the directory removed.
+func reap() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "testrabbit*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue
+		}
+		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || owner <= 0 || alive(owner) {
+			continue
+		}
+		killHome(dir)
+		os.RemoveAll(dir)
+	}
+}
+
+// alive reports whether process pid runs (a zombie does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+// killHome kills every process whose HOME is dir: the broker's VM and
+// helpers, and an epmd that the VM started itself (as a daemon, outside
+// the process group).
+func killHome(dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, env := range procs {
+		e, err := os.ReadFile(env)
+		if err != nil || !strings.Contains("\x00"+string(e)+"\x00", "\x00HOME="+dir+"\x00") {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(env))); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func freePorts(n int) ([]int, error) {
