@@ -13,7 +13,8 @@ import (
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/nats" // nats:// streams
+	_ "github.com/farpipe/farpipe/broker/kafka" // kafka:// streams
+	_ "github.com/farpipe/farpipe/broker/nats"  // nats:// streams
 	"github.com/farpipe/farpipe/flow"
 )
 
@@ -23,6 +24,8 @@ const streamAddrHelp = `Addresses:
                                  defaults to 4222; several servers: nats://H1,H2,H3/STREAM
   nats://USER:PASS@RELAY/STREAM, nats://TOKEN@RELAY/STREAM   with a login
   nats+tls://, nats+ws://, nats+wss://                       TLS, WebSocket
+  kafka://BROKER[:PORT][,BROKER...]/TOPIC   a Kafka topic of one partition (port 9092);
+                                 kafka+tls:// for TLS, kafka://USER:PASS@... for SASL PLAIN
 STREAM is letters, digits, '-' and '_'. See docs/streams.md.`
 
 const streamExitHelp = `Exit status:

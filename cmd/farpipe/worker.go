@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/nats" // the nats:// work queues
+	_ "github.com/farpipe/farpipe/broker/kafka" // the kafka:// work queues
+	_ "github.com/farpipe/farpipe/broker/nats"  // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
 	"github.com/spf13/cobra"
 )
