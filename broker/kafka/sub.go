@@ -72,6 +72,9 @@ func (s *Stream) Subscribe(ctx context.Context, cfg broker.SubConfig) (broker.Su
 			start, fromGroup = o.At, true
 		}
 	}
+	if fromGroup && start < lo {
+		return nil, fmt.Errorf("farpipe: Kafka topic %s deleted %d messages (positions %d to %d, its retention) before consumer group %s read them: they are lost; to go on, give a new --group with --from %d", s.addr.Topic, lo-start, start+1, lo, cfg.Durable, lo+1)
+	}
 	if start < 0 {
 		start, err = s.startOffset(ctx, cfg, hi)
 		if err != nil {
