@@ -45,6 +45,9 @@ dies (kill -9, host down, network cut) stops doing so, and its chunks go to
 other workers after --ack-wait; a chunk that runs twice has its output
 written once. A worker keeps trying while the relay is away.
 
+A queue may also be kafka://BROKER[:PORT][,BROKER...]/QUEUE: Kafka 4.2 or later,
+with share groups (see docs/workers.md).
+
 SIGINT and SIGTERM stop taking chunks: running commands get the signal, their
 chunks go back on the queue for other workers, and the worker exits 130/143.
 
