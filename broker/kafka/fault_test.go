@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,5 +159,120 @@ func TestTruncateSendsNothingTwice(t *testing.T) {
 	}
 	if n != 5 {
 		t.Fatalf("the topic holds %d messages, want 5", n)
+	}
+}
+
+// TestBrokerRestart: the Kafka broker is stopped and started again (the
+// same port, the same data directory) while a publisher writes and a
+// durable subscriber follows; both go on, and the subscriber writes every
+// record once, in order.
+func TestBrokerRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	start := func() *kfake.Cluster {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir), kfake.SyncWrites())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := start()
+	defer func() { c.Close() }()
+	addr := fmt.Sprintf("kafka://127.0.0.1:%d/restart", port)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := broker.Open(ctx, addr, broker.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := brokertest.Lines("p", 40000, 50)
+	w := &lineCounter{lines: make(chan int, 1)}
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	subDone := make(chan error, 1)
+	go func() {
+		_, err := broker.Sub(sctx, s, w, broker.SubOptions{SubConfig: broker.SubConfig{Durable: "d", Follow: true}})
+		subDone <- err
+	}()
+	pr, pw := io.Pipe()
+	pubDone := make(chan error, 1)
+	go func() {
+		_, err := broker.Pub(ctx, s, pr, broker.PubConfig{ID: "p", MaxMessage: 4096})
+		pubDone <- err
+	}()
+	half := len(in) / 2
+	if _, err := pw.Write(in[:half]); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, 1000)
+	c.Close()
+	c = start()
+	if _, err := pw.Write(in[half:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-pubDone; err != nil {
+		t.Fatalf("Pub across the restart: %v", err)
+	}
+	w.waitFor(t, 40000)
+	scancel()
+	if err := <-subDone; err != context.Canceled {
+		t.Fatalf("Sub across the restart: %v", err)
+	}
+	if got := w.bytes(); !bytes.Equal(got, in) {
+		t.Fatalf("the subscriber wrote %d bytes, want the input's %d once", len(got), len(in))
+	}
+}
+
+// lineCounter keeps what is written and reports its line count.
+type lineCounter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	n     int
+	lines chan int // the count after a write (capacity 1, latest wins)
+}
+
+func (w *lineCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(p)
+	w.n += bytes.Count(p, []byte("\n"))
+	n := w.n
+	w.mu.Unlock()
+	select {
+	case <-w.lines:
+	default:
+	}
+	w.lines <- n
+	return len(p), nil
+}
+
+func (w *lineCounter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Clone(w.buf.Bytes())
+}
+
+// waitFor waits until n lines were written.
+func (w *lineCounter) waitFor(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(90 * time.Second)
+	for {
+		select {
+		case got := <-w.lines:
+			if got >= n {
+				return
+			}
+		case <-timeout:
+			w.mu.Lock()
+			have := w.n
+			w.mu.Unlock()
+			t.Fatalf("%d lines of %d after 90 s", have, n)
+		}
 	}
 }

@@ -126,14 +126,28 @@ func (s *Stream) startOffset(ctx context.Context, cfg broker.SubConfig, end int6
 
 // Next implements broker.Subscription.
 func (sub *subscription) Next(ctx context.Context) (broker.Delivery, error) {
+	var failing time.Time // when the fetches began to fail
 	for !sub.done && len(sub.buf) == 0 {
 		fs := sub.cl.PollRecords(ctx, sub.max)
 		if ctx.Err() != nil {
 			return broker.Delivery{}, context.Cause(ctx)
 		}
 		if err := fetchErr(fs); err != nil {
-			return broker.Delivery{}, fmt.Errorf("farpipe: reading Kafka topic %s: %w", sub.s.addr.Topic, err)
+			// The client reconnects by itself: a broker away for a
+			// while (a restart, a leader change) is waited for.
+			var ke *kerr.Error
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			if errors.Is(err, kgo.ErrClientClosed) || errors.As(err, &ke) && !ke.Retriable || time.Since(failing) > DeliveryTimeout {
+				return broker.Delivery{}, fmt.Errorf("farpipe: reading Kafka topic %s: %w", sub.s.addr.Topic, err)
+			}
+			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				return broker.Delivery{}, err
+			}
+			continue
 		}
+		failing = time.Time{}
 		sub.buf = fs.Records()
 	}
 	if sub.done {
