@@ -19,5 +19,10 @@
 // first message not yet acknowledged, committed synchronously when a
 // message is acknowledged, which Sub does after writing its records out.
 //
-// See docs/streams.md (Kafka) for the settings and what differs from NATS.
+// Work queues (worker, map --via kafka://BROKER/QUEUE) are a topic QUEUE of
+// items served by the share group farpipe-workers-QUEUE (KIP-932: Kafka
+// 4.2 or later), and a results topic per run: see queue.go.
+//
+// See docs/streams.md (Kafka) and docs/workers.md (On Kafka) for the
+// settings and what differs from NATS.
 package kafka

@@ -3,8 +3,10 @@ package kafka_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -274,5 +276,41 @@ func (w *lineCounter) waitFor(t *testing.T, n int) {
 			w.mu.Unlock()
 			t.Fatalf("%d lines of %d after 90 s", have, n)
 		}
+	}
+}
+
+// TestSlowBrokerBatches: while the broker is slow to answer, the producer
+// gathers many messages; its batches stay within the broker's default
+// message.max.bytes (1 MiB), which a larger batch limit broke under load
+// (MESSAGE_TOO_LARGE, and pub exited 1).
+func TestSlowBrokerBatches(t *testing.T) {
+	c, brokers := startKafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := broker.Open(ctx, "kafka://"+brokers+"/slow", broker.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.SleepControl(func() { time.Sleep(300 * time.Millisecond) }) // the first produce only
+		return nil, nil, false
+	})
+	// 8 MB of lines that do not compress: a batch's size is its size.
+	raw := make([]byte, 6<<20)
+	rand.NewChaCha8([32]byte{7}).Read(raw)
+	in := []byte(base64.StdEncoding.EncodeToString(raw))
+	for i := 79; i < len(in); i += 80 {
+		in[i] = '\n'
+	}
+	if _, err := broker.Pub(ctx, s, bytes.NewReader(in), broker.PubConfig{ID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := broker.Sub(ctx, s, &out, broker.SubOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), in) {
+		t.Fatalf("sub wrote %d bytes, want the input's %d", out.Len(), len(in))
 	}
 }

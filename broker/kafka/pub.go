@@ -43,7 +43,6 @@ func (s *Stream) Publisher(ctx context.Context, id string) (broker.Publisher, er
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(DeliveryTimeout),
 		kgo.ProducerLinger(0),
-		kgo.ProducerBatchMaxBytes(16<<20),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("farpipe: Kafka client for %s: %w", s.addr, err)

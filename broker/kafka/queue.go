@@ -19,7 +19,7 @@ package kafka
 // is read from the command, and a done record listing their offsets. A
 // worker that dies releases its records when its connection closes, or
 // they are released when their lock (QueueOptions.AckWait) expires; a
-// record delivered a third time is put back as a new record (Kafka would
+// record delivered a second time is put back as a new record (Kafka would
 // archive it after share.delivery.count.limit deliveries, and map would
 // wait for ever). Items of a run that was closed are dropped by the
 // workers (its results topic is gone).
@@ -65,7 +65,7 @@ const (
 	queueResultAge = 24 * time.Hour
 	// queueCopyAt is the delivery at which a taken item is put back as a
 	// new record.
-	queueCopyAt = 3
+	queueCopyAt = 2
 )
 
 // Record headers of the work queue.
@@ -248,17 +248,24 @@ func (q *workQueue) Take(ctx context.Context) (broker.Work, error) {
 			return nil, err
 		}
 		fs := c.PollRecords(ctx, 1)
-		if ctx.Err() != nil {
-			q.release(c) // a record it got meanwhile comes with its next poll
-			return nil, context.Cause(ctx)
-		}
-		if err := fetchErr(fs); err != nil {
-			q.release(c)
-			return nil, fmt.Errorf("farpipe: queue %s: taking an item: %w", q.s.addr.Topic, err)
-		}
 		recs := fs.Records()
-		if len(recs) == 0 {
+		err = fetchErr(fs)
+		if ctx.Err() != nil || err != nil || len(recs) == 0 {
+			// A record the poll returned must not stay pending: the
+			// client's next poll would accept it, never run.
+			for _, r := range recs {
+				r.Ack(kgo.AckRelease)
+			}
+			if len(recs) > 0 {
+				flush(c)
+			}
 			q.release(c)
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("farpipe: queue %s: taking an item: %w", q.s.addr.Topic, err)
+			}
 			continue
 		}
 		for _, r := range recs[1:] { // never more than one (strict)

@@ -240,3 +240,36 @@ func TestQueueProgressKeepsItem(t *testing.T) {
 	}
 	r.Output.Close()
 }
+
+// TestQueueClosedRunDropped: the items a run left on the queue when it was
+// closed are dropped by the workers, not run.
+func TestQueueClosedRunDropped(t *testing.T) {
+	addr := queueKafka(t, 30*time.Second, "closed")
+	prod, work := openQueue(t, addr, 0), openQueue(t, addr, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sub, err := prod.Submit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Put(ctx, broker.WorkItem{ID: "left", Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	sub.Close()
+	live, err := prod.Submit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if err := live.Put(ctx, broker.WorkItem{ID: "live", Data: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := work.Take(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := w.Item().ID; id != "live" {
+		t.Fatalf("took item %q of a closed run", id)
+	}
+	w.GiveBack()
+}
