@@ -14,8 +14,9 @@ import (
 
 	"github.com/farpipe/farpipe"
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/amqp" // amqp:// streams: RabbitMQ stream queues
-	_ "github.com/farpipe/farpipe/broker/nats" // nats:// streams
+	_ "github.com/farpipe/farpipe/broker/amqp"  // amqp:// streams: RabbitMQ stream queues
+	_ "github.com/farpipe/farpipe/broker/kafka" // kafka:// streams
+	_ "github.com/farpipe/farpipe/broker/nats"  // nats:// streams
 	"github.com/farpipe/farpipe/flow"
 )
 
@@ -26,6 +27,8 @@ const streamAddrHelp = `Addresses:
   nats://USER:PASS@RELAY/STREAM, nats://TOKEN@RELAY/STREAM   with a login
   nats+tls://, nats+ws://, nats+wss://                       TLS, WebSocket
   amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]/QUEUE   a RabbitMQ stream queue (3.9 or later)
+  kafka://BROKER[:PORT][,BROKER...]/TOPIC   a Kafka topic of one partition (port 9092);
+                                 kafka+tls:// for TLS, kafka://USER:PASS@... for SASL PLAIN
 STREAM is letters, digits, '-' and '_'. See docs/streams.md.`
 
 const streamExitHelp = `Exit status:

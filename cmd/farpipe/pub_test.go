@@ -27,7 +27,8 @@ func TestPubSubUsage(t *testing.T) {
 		{"pub"},
 		{"pub", addr, addr},
 		{"pub", "nats://127.0.0.1:1"},
-		{"pub", "kafka://127.0.0.1/x"},
+		{"pub", "kafka://127.0.0.1/"},
+		{"pub", "kafka://127.0.0.1/a/b"},
 		{"pub", "127.0.0.1:4222/x"},
 		{"pub", r.ClientURL() + "/a.b"},
 		{"pub", "--replicas", "9", addr},
@@ -39,6 +40,7 @@ func TestPubSubUsage(t *testing.T) {
 		{"sub"},
 		{"sub", "--from", "yesterday", addr},
 		{"sub", "--durable", "x.y", addr},
+		{"sub", "--group", "a", "--durable", "b", addr},
 		{"sub", "--max-pending", "0", addr},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

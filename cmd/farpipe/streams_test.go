@@ -139,10 +139,11 @@ func wholeLines(b []byte) []byte {
 func joinResumed(first, second []byte, maxAgain int) ([]byte, int, string) {
 	next := map[string]int{} // per publisher, the record after the first output's last
 	for _, line := range strings.SplitAfter(string(first), "\n") {
-		var label string
+		label, rec, _ := strings.Cut(line, "\t") // Sscanf's %s would stop at the tab
+		var id string
 		var seq int
-		if _, err := fmt.Sscanf(line, "%s %d", &label, &seq); err == nil {
-			next[label[:strings.IndexByte(label, '\t')]] = seq + 1
+		if _, err := fmt.Sscanf(rec, "%s %d", &id, &seq); err == nil {
+			next[label] = seq + 1
 		}
 	}
 	out := append([]byte(nil), first...)

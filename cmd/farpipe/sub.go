@@ -16,6 +16,7 @@ import (
 
 type subFlags struct {
 	from, durable, maxRecord string
+	group                    string // --group: the Kafka spelling of --durable
 	follow, label, verbose   bool
 	maxPending               int
 }
@@ -29,7 +30,8 @@ func newSubCmd() *cobra.Command {
 output, each whole, up to the stream's end when sub started, or with
 --follow waiting for new ones until interrupted.
 
-With --durable NAME the relay keeps the subscriber's place: sub acknowledges
+With --durable NAME (or --group NAME: the consumer group on Kafka) the
+broker keeps the subscriber's place: sub acknowledges
 a message only after writing its records out, so a sub started again with
 the same NAME (after an interruption, a crash, a lost relay) goes on right
 after the last record it wrote. One window stays: a sub killed with SIGKILL
@@ -48,7 +50,8 @@ or the first one stored at TIME (2026-01-02T15:04:05Z) or that long ago (90m).
 ` + streamAddrHelp + "\n\n" + streamExitHelp,
 		Example: `  farpipe sub --follow --label nats://relay:4222/logs > all.log
   farpipe sub --durable archiver nats://relay/logs | gzip >> archive.gz
-  farpipe sub --from 1h nats://relay/logs | grep ERROR`,
+  farpipe sub --from 1h nats://relay/logs | grep ERROR
+  farpipe sub --follow --group archiver kafka://k1:9092,k2:9092/logs > logs.txt`,
 		Args: exactlyOneStream("farpipe sub nats://relay:4222/logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSub(cmd.Context(), &f, args[0])
@@ -57,6 +60,7 @@ or the first one stored at TIME (2026-01-02T15:04:05Z) or that long ago (90m).
 	fl := cmd.Flags()
 	fl.StringVar(&f.from, "from", "start", "where a new subscriber starts: start, new, a stream position, a time or an age (90m)")
 	fl.StringVar(&f.durable, "durable", "", "keep this subscriber's place in the stream under NAME, to resume after a stop")
+	fl.StringVar(&f.group, "group", "", "the same as --durable (the consumer group NAME on Kafka)")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep waiting for new records (until interrupted)")
 	fl.BoolVar(&f.label, "label", false, "start each record with its publisher's name (pub --id) and a tab")
 	fl.IntVar(&f.maxPending, "max-pending", broker.DefaultMaxPending, "messages the relay may send before sub acknowledges them")
@@ -96,6 +100,12 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 	}
 	if f.maxPending < 1 || f.maxPending > 1<<20 {
 		return usagef("--max-pending %d: give 1 to %d", f.maxPending, 1<<20)
+	}
+	if f.group != "" && f.durable != "" && f.group != f.durable {
+		return usagef("--group %q and --durable %q name two places: give one", f.group, f.durable)
+	}
+	if f.group != "" {
+		f.durable = f.group
 	}
 	if f.durable != "" {
 		if err := broker.CheckID("--durable", f.durable); err != nil {

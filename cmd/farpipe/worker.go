@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/amqp" // amqp:// (streams only: no work queue yet)
-	_ "github.com/farpipe/farpipe/broker/nats" // the nats:// work queues
+	_ "github.com/farpipe/farpipe/broker/amqp"  // amqp:// (streams only: no work queue yet)
+	_ "github.com/farpipe/farpipe/broker/kafka" // the kafka:// work queues
+	_ "github.com/farpipe/farpipe/broker/nats"  // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
 	"github.com/farpipe/farpipe/internal/metrics"
 	"github.com/spf13/cobra"
@@ -45,6 +46,9 @@ is in progress, so a live worker never loses a long chunk. A worker that
 dies (kill -9, host down, network cut) stops doing so, and its chunks go to
 other workers after --ack-wait; a chunk that runs twice has its output
 written once. A worker keeps trying while the relay is away.
+
+A queue may also be kafka://BROKER[:PORT][,BROKER...]/QUEUE: Kafka 4.2 or later,
+with share groups (see docs/workers.md).
 
 SIGINT and SIGTERM stop taking chunks: running commands get the signal, their
 chunks go back on the queue for other workers, and the worker exits 130/143.
