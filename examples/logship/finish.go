@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// finish stops the writers, waits until every sink has every line, stops
+// the rest, checks every sink and prints the summary.
+func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sinkProcs, w *watcher, merged, errs *tail) error {
+	step("stopping the writers at %.1f s", time.Since(begin).Seconds())
+	files := map[string]string{}
+	for _, h := range hosts {
+		if code := h.app.stop(); code != 0 {
+			return fmt.Errorf("applog %s exited %d (see %s)", h.name, code, l.path("applog-"+h.name+".stderr"))
+		}
+		files[h.name] = h.log
+	}
+	stopped := time.Now()
+	src, err := readSource(files)
+	if err != nil {
+		return err
+	}
+	last := map[string]uint64{}
+	for h, lines := range src {
+		last[h] = uint64(len(lines))
+		note("%s wrote %d lines", h, len(lines))
+	}
+	nAll, bytesAll := src.count(all)
+	nErr, _ := src.count(errorsOnly)
+
+	step("waiting until every sink has every line (at most 60 s)")
+	if err := merged.waitFor(ctx, nAll, last, 60*time.Second); err != nil {
+		return err
+	}
+	note("merged.log complete %.2f s after the writers stopped", time.Since(stopped).Seconds())
+	for _, h := range hosts { // tail has passed on every line: pub gets the end of its input
+		h.tail.stop()
+	}
+	for _, h := range hosts {
+		if code := h.pub.stop(); code != 0 {
+			return fmt.Errorf("farpipe pub --id %s exited %d (see %s)", h.name, code, l.path("pub-"+h.name+".stderr"))
+		}
+	}
+	note("each host's tail stopped; its farpipe pub exited 0 (every record stored)")
+	if err := errs.waitFor(ctx, nErr, nil, 30*time.Second); err != nil {
+		return err
+	}
+	note("errors.log complete %.2f s after the writers stopped", time.Since(stopped).Seconds())
+	if s.kafkaSub != nil {
+		if err := w.caughtUp(ctx, "kafka", 60*time.Second); err != nil {
+			return err
+		}
+		s.kafkaSub.stop()
+		if code := s.kafkaPub.stop(); code != 0 {
+			return fmt.Errorf("farpipe pub %s exited %d (see %s)", s.kafkaURL, code, l.path("pub-kafka.stderr"))
+		}
+		note("the Kafka bridge's sub caught up (page: lag 0); its farpipe pub to Kafka exited 0 %.2f s after the writers stopped", time.Since(stopped).Seconds())
+	}
+	w.show("at the end")
+	s.merged.stop()
+	s.errSub.stop()
+	s.errGrep.stop()
+
+	step("reading back")
+	note("$ farpipe sub %s > stream.log    (the stream itself, from its start)", l.url)
+	if out, err := l.farpipe("sub", "--label", l.url).Output(); err != nil {
+		return fmt.Errorf("farpipe sub %s: %v", l.url, err)
+	} else if err := os.WriteFile(l.path("stream.log"), out, 0o644); err != nil {
+		return err
+	}
+	if s.kafkaURL != "" {
+		note("$ farpipe sub %s > kafka.log", s.kafkaURL)
+		if out, err := l.farpipe("sub", s.kafkaURL).Output(); err != nil {
+			return fmt.Errorf("farpipe sub %s: %v", s.kafkaURL, err)
+		} else if err := os.WriteFile(l.path("kafka.log"), out, 0o644); err != nil {
+			return err
+		}
+		if s.kfake != nil {
+			s.kfake.Close()
+		}
+	}
+
+	step("checks: every line of every host exactly once in every sink")
+	type sinkCheck struct {
+		name, file string
+		labeled    bool
+		keep       func(string) bool
+	}
+	checks := []sinkCheck{
+		{"merged.log (durable sub, killed -9 and restarted)", "merged.log", true, all},
+		{"errors.log (sub | grep ERROR)", "errors.log", false, errorsOnly},
+	}
+	if s.kafkaURL != "" {
+		checks = append(checks, sinkCheck{"Kafka topic (" + s.kafkaURL + ")", "kafka.log", false, all})
+	}
+	checks = append(checks, sinkCheck{"the stream itself (sub from the start)", "stream.log", true, all})
+	failed := 0
+	for _, c := range checks {
+		lines, err := readLines(l.path(c.file))
+		if err != nil {
+			return err
+		}
+		v := check(src, lines, c.labeled, c.keep)
+		note("%-52s %s", c.name+":", v)
+		if !v.ok() {
+			failed++
+		}
+	}
+	if s.kafkaURL == "" {
+		note("%-52s %s", "Kafka topic:", s.kafkaNote)
+	}
+	rises, samples, fails := w.rising()
+	pageOK := rises >= 3
+	verdict := "PASS"
+	if !pageOK {
+		verdict = "FAIL"
+		failed++
+	}
+	note("%-52s %d samples, the stream's count rose in %d of them, %d fetches failed (the relay away): %s",
+		"live page (/snapshot):", samples, rises, fails, verdict)
+
+	step("summary")
+	p50, p99, top := merged.latency()
+	note("lines:     %d from %d hosts (%d ERROR), %.1f KiB", nAll, len(hosts), nErr, float64(bytesAll)/1024)
+	note("lag:       writer to merged.log p50 %v, p99 %v, max %v (50 ms polls; the max spans the sub's 5 s away); page's largest subscriber lag %d messages",
+		p50.Round(time.Millisecond), p99.Round(time.Millisecond), top.Round(time.Millisecond), w.maxLag)
+	note("resumes:   the relay once (SIGKILL, 3 s away): %d publishers and %d subscribers went on; the merged sub once (SIGKILL, 5 s away) from its durable place",
+		len(hosts), 2+boolInt(s.kafkaSub != nil))
+	for _, name := range []string{"pub-h1", "sub-merged", "sub-errors", "sub-kafka"} {
+		if line := lastLine(l.path(name + ".stderr")); line != "" {
+			note("           %s: %s", name, line)
+		}
+	}
+	note("time:      %.1f s of writing, every sink complete %.2f s after the writers stopped", l.cfg.duration.Seconds(), stopped.Sub(begin).Seconds()-l.cfg.duration.Seconds()+time.Since(stopped).Seconds())
+	if failed > 0 {
+		return fmt.Errorf("%d check(s) failed: %w", failed, errFailed)
+	}
+	note("every check holds: PASS")
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// lastLine is a file's last line that starts with "farpipe: " (sub -v and
+// pub -v end with what they did).
+func lastLine(file string) string {
+	data, _ := os.ReadFile(file)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "farpipe: ") {
+			return strings.TrimPrefix(lines[i], "farpipe: ")
+		}
+	}
+	return ""
+}
