@@ -113,5 +113,5 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 		logf("sub: wrote %d records (%s) of %d messages in %.2f s; %d delivered again and not written twice",
 			st.Records, humanize.IBytes(st.Bytes), st.Messages, time.Since(start).Seconds(), st.Again)
 	}
-	return streamError(ctx, err)
+	return streamError(ctx, err, subStopped)
 }

@@ -60,7 +60,12 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 		}
 		note("the Kafka bridge's sub caught up (page: lag 0); its farpipe pub to Kafka exited 0 %.2f s after the writers stopped", time.Since(stopped).Seconds())
 	}
-	w.show("at the end")
+	for _, name := range []string{"merged", "errors"} {
+		if err := w.caughtUp(ctx, name, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	w.show("at the end, every subscriber caught up")
 	s.merged.stop()
 	s.errSub.stop()
 	s.errGrep.stop()
@@ -131,7 +136,7 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 	note("resumes:   the relay once (SIGKILL, 3 s away): %d publishers and %d subscribers went on; the merged sub once (SIGKILL, 5 s away) from its durable place",
 		len(hosts), 2+boolInt(s.kafkaSub != nil))
 	for _, name := range []string{"pub-h1", "sub-merged", "sub-errors", "sub-kafka"} {
-		if line := lastLine(l.path(name + ".stderr")); line != "" {
+		if line := statsLine(l.path(name + ".stderr")); line != "" {
 			note("           %s: %s", name, line)
 		}
 	}
@@ -150,14 +155,16 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// lastLine is a file's last line that starts with "farpipe: " (sub -v and
-// pub -v end with what they did).
-func lastLine(file string) string {
+// statsLine is the last line of pub -v's or sub -v's stderr that says what
+// it did ("farpipe: pub: ..." or "farpipe: sub: ...").
+func statsLine(file string) string {
 	data, _ := os.ReadFile(file)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "farpipe: ") {
-			return strings.TrimPrefix(lines[i], "farpipe: ")
+		for _, p := range []string{"farpipe: pub: ", "farpipe: sub: "} {
+			if rest, ok := strings.CutPrefix(lines[i], p); ok {
+				return rest
+			}
 		}
 	}
 	return ""
