@@ -51,14 +51,14 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 	}
 	note("errors.log complete %.2f s after the writers stopped", time.Since(stopped).Seconds())
 	if s.kafkaSub != nil {
-		if err := w.caughtUp(ctx, "kafka", 60*time.Second); err != nil {
+		if err := l.waitKafka(ctx, s.kafkaURL, nAll, last, 60*time.Second); err != nil {
 			return err
 		}
 		s.kafkaSub.stop()
 		if code := s.kafkaPub.stop(); code != 0 {
 			return fmt.Errorf("farpipe pub %s exited %d (see %s)", s.kafkaURL, code, l.path("pub-kafka.stderr"))
 		}
-		note("the Kafka bridge's sub caught up (page: lag 0); its farpipe pub to Kafka exited 0 %.2f s after the writers stopped", time.Since(stopped).Seconds())
+		note("the Kafka topic complete %.2f s after the writers stopped; the bridge stopped, its farpipe pub to Kafka exited 0", time.Since(stopped).Seconds())
 	}
 	for _, name := range []string{"merged", "errors"} {
 		if err := w.caughtUp(ctx, name, 30*time.Second); err != nil {
@@ -146,6 +146,41 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 	}
 	note("every check holds: PASS")
 	return nil
+}
+
+// waitKafka reads the Kafka topic (farpipe sub, to its end) every 500 ms
+// until it holds n lines and each host's last.
+func (l *lab) waitKafka(ctx context.Context, url string, n int, last map[string]uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := l.farpipe("sub", url).Output()
+		if err == nil {
+			lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			top := map[string]uint64{}
+			for _, line := range lines {
+				if host, seq, _, ok := parseLine(line); ok {
+					top[host] = max(top[host], seq)
+				}
+			}
+			done := len(lines) >= n
+			for host, seq := range last {
+				done = done && top[host] >= seq
+			}
+			if done {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the Kafka topic %s holds %d lines of %d after waiting %v", url, len(lines), n, timeout)
+			}
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("farpipe sub %s: %v", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func boolInt(b bool) int {

@@ -154,33 +154,14 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 
-	if err := until(cfg.relayAt - time.Second); err != nil {
+	if err := until(cfg.subAt - time.Second); err != nil {
 		return err
 	}
-	w.show("before the fault")
-	if err := until(cfg.relayAt); err != nil {
-		return err
-	}
-	step("fault 1: the relay killed with SIGKILL at %.1f s, for 3 s", time.Since(begin).Seconds())
-	l.relay.kill()
-	note("relay down; merged.log holds %d lines", merged.count())
-	if err := until(cfg.relayAt + 3*time.Second); err != nil {
-		return err
-	}
-	l.relay, err = startRelay(l.bins.farpipe, listen, pageHost, store, l.path("relay.stderr"))
-	if err != nil {
-		return fmt.Errorf("restarting the relay: %w", err)
-	}
-	note("relay restarted on %s (same store) at %.1f s; merged.log holds %d lines", listen, time.Since(begin).Seconds(), merged.count())
-	if err := until(cfg.relayAt + 5*time.Second); err != nil {
-		return err
-	}
-	w.show("2 s after the relay came back")
-
+	w.show("before the faults")
 	if err := until(cfg.subAt); err != nil {
 		return err
 	}
-	step("fault 2: the merged file's sub (--durable merged) killed with SIGKILL at %.1f s, for 5 s", time.Since(begin).Seconds())
+	step("fault 1: the merged file's sub (--durable merged) killed with SIGKILL at %.1f s, for 5 s", time.Since(begin).Seconds())
 	sinks.merged.kill()
 	merged.poll()
 	note("merged.log holds %d lines", merged.count())
@@ -191,6 +172,29 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	note("restarted with the same --durable at %.1f s, appending to merged.log", time.Since(begin).Seconds())
+
+	if err := until(cfg.relayAt); err != nil {
+		return err
+	}
+	step("fault 2: the relay killed with SIGKILL at %.1f s, for 3 s", time.Since(begin).Seconds())
+	l.relay.kill()
+	merged.poll()
+	note("relay down; merged.log holds %d lines", merged.count())
+	if err := until(cfg.relayAt + 3*time.Second); err != nil {
+		return err
+	}
+	l.relay, err = startRelay(l.bins.farpipe, listen, pageHost, store, l.path("relay.stderr"))
+	if err != nil {
+		return fmt.Errorf("restarting the relay: %w", err)
+	}
+	merged.poll()
+	note("relay restarted on %s (same store) at %.1f s; merged.log holds %d lines", listen, time.Since(begin).Seconds(), merged.count())
+	if err := until(cfg.relayAt + 4*time.Second); err != nil {
+		return err
+	}
+	merged.poll()
+	note("1 s later merged.log holds %d lines", merged.count())
+	w.show("1 s after the relay came back")
 
 	if err := until(cfg.duration); err != nil {
 		return err
