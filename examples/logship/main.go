@@ -21,7 +21,7 @@
 // every check holds; on failure it keeps its directory, with every log.
 //
 //	go run ./examples/logship           # 45 s, 300 lines/s a host
-//	go run ./examples/logship -short    # 14 s, 100 lines/s a host (CI runs this)
+//	go run ./examples/logship -short    # 16 s, 100 lines/s a host (CI runs this)
 package main
 
 import (
@@ -47,7 +47,7 @@ type config struct {
 }
 
 func main() {
-	short := flag.Bool("short", false, "a quick run: 14 s of 100 lines/s a host (CI runs this)")
+	short := flag.Bool("short", false, "a quick run: 16 s of 100 lines/s a host (CI runs this)")
 	duration := flag.Duration("duration", 45*time.Second, "how long the hosts write")
 	rate := flag.Float64("rate", 300, "lines a second that each host writes")
 	dir := flag.String("dir", "", "work in this directory and keep it (default: a temporary one, removed at the end)")
@@ -57,7 +57,7 @@ func main() {
 	flag.Parse()
 	cfg := config{hosts: 3, rate: *rate, duration: *duration, dir: *dir, farpipe: *bin, kafka: *kafka, plain: *plain}
 	if *short {
-		cfg.rate, cfg.duration = 100, 14*time.Second
+		cfg.rate, cfg.duration = 100, 16*time.Second
 	}
 	if cfg.duration < 14*time.Second || cfg.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "logship: give a --duration of at least 14s (the faults take that) and a positive --rate")
@@ -65,7 +65,7 @@ func main() {
 	}
 	// The sub goes away early, the relay a little after the sub is back
 	// (the other order is a limit of farpipe's: see README.md).
-	cfg.subAt, cfg.relayAt = cfg.duration/5, cfg.duration/5+5*time.Second+cfg.duration/10
+	cfg.subAt, cfg.relayAt = cfg.duration/5, cfg.duration/5+5*time.Second+cfg.duration/30
 	keep := cfg.dir != ""
 	if cfg.dir == "" {
 		d, err := os.MkdirTemp("", "farpipe-logship-")

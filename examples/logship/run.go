@@ -189,12 +189,12 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	merged.poll()
 	note("relay restarted on %s (same store) at %.1f s; merged.log holds %d lines", listen, time.Since(begin).Seconds(), merged.count())
-	if err := until(cfg.relayAt + 4*time.Second); err != nil {
+	if err := until(cfg.relayAt + 5*time.Second); err != nil {
 		return err
 	}
 	merged.poll()
-	note("1 s later merged.log holds %d lines", merged.count())
-	w.show("1 s after the relay came back")
+	note("2 s later merged.log holds %d lines", merged.count())
+	w.show("2 s after the relay came back")
 
 	if err := until(cfg.duration); err != nil {
 		return err
