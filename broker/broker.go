@@ -100,6 +100,25 @@ type Publisher interface {
 	Close() error
 }
 
+// StoredLister is a Publisher that can list its messages stored after a
+// position. When confirmations were lost (a relay that went away after
+// storing messages and before confirming them), Pub asks what the stream
+// holds: when that is the messages it sent, in the order sent, it keeps
+// them instead of removing them and sending them again, which a subscriber
+// reading live would see twice.
+type StoredLister interface {
+	// StoredAfter returns the ids and positions of this publisher's
+	// messages stored after position after, in the stream's order, at
+	// most limit of them; more than limit returns limit+1.
+	StoredAfter(ctx context.Context, after uint64, limit int) ([]StoredMessage, error)
+}
+
+// StoredMessage is a message's id and position in the stream.
+type StoredMessage struct {
+	ID  string
+	Pos uint64
+}
+
 // Where a subscription starts when its consumer is new.
 type From int
 

@@ -244,6 +244,18 @@ func (w *window) recover(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 		backoff = min(2*backoff, 2*time.Second)
+		if kept, err := w.keepStored(ctx); err != nil || kept {
+			if err != nil && !errors.Is(err, ErrTransient) {
+				return err
+			}
+			if err != nil {
+				first.err = err
+			}
+			w.mu.Lock()
+			w.failed++ // look again: what was kept is pruned, the rest sent again
+			w.mu.Unlock()
+			continue
+		}
 		if err := w.truncate(ctx); err != nil {
 			if errors.Is(err, ErrTransient) {
 				first.err = err
@@ -271,6 +283,57 @@ func (w *window) settle(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// keepStored asks the driver (a StoredLister) which messages of this
+// publisher the stream holds after floor. When they are the first entries,
+// with the ids they were last sent with, in the order sent, and positions
+// that rise, their confirmations were lost, not the messages: they are
+// marked stored, so that recover sends again only the rest and removes
+// nothing (a subscriber reading live saw them once). It says whether it
+// kept any. No message is in flight.
+func (w *window) keepStored(ctx context.Context) (bool, error) {
+	l, ok := w.p.(StoredLister)
+	if !ok {
+		return false, nil
+	}
+	w.mu.Lock()
+	floor, n := w.floor, len(w.entries)
+	w.mu.Unlock()
+	got, err := l.StoredAfter(ctx, floor, n)
+	if err != nil || len(got) == 0 || len(got) > n {
+		return false, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.entries) != n {
+		return false, nil
+	}
+	prev := floor
+	for i, e := range w.entries {
+		if i >= len(got) {
+			if e.state == stored { // confirmed, yet not in the stream after floor
+				return false, nil
+			}
+			continue
+		}
+		g := got[i]
+		if g.ID != e.m.ID || g.Pos <= prev || e.state == stored && e.pos != g.Pos {
+			return false, nil
+		}
+		prev = g.Pos
+	}
+	for i, g := range got {
+		e := w.entries[i]
+		if e.state == failed {
+			w.records += uint64(e.nrec)
+			w.messages++
+			w.bytes += uint64(e.nbytes)
+		}
+		// Confirmed at once, as far as order goes: its position was read.
+		e.state, e.pos, e.err, e.acked = stored, g.Pos, nil, e.seq
+	}
+	return true, nil
 }
 
 // truncate removes the messages stored after the last one in order, and

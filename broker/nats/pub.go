@@ -122,6 +122,24 @@ func (p *publisher) Truncate(ctx context.Context, after uint64) error {
 	}
 }
 
+// StoredAfter implements broker.StoredLister: it reads the publisher's
+// messages after position after, one direct get each.
+func (p *publisher) StoredAfter(ctx context.Context, after uint64, limit int) ([]broker.StoredMessage, error) {
+	var got []broker.StoredMessage
+	for len(got) <= limit {
+		m, err := p.s.s.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(p.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return got, nil
+		}
+		if err != nil {
+			return nil, p.s.classify(err)
+		}
+		got = append(got, broker.StoredMessage{ID: m.Header.Get(natsgo.MsgIdHdr), Pos: m.Sequence})
+		after = m.Sequence
+	}
+	return got, nil
+}
+
 // Close implements broker.Publisher.
 func (p *publisher) Close() error {
 	p.once.Do(func() {

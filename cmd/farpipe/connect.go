@@ -78,7 +78,7 @@ func runConnect(ctx context.Context, f *endpointFlags, addr string) error {
 			case sig := <-sigs:
 				if n >= 3 {
 					c.Abort("the client was interrupted by " + signalName(sig.(syscall.Signal)))
-					abort(&signalError{sig.(syscall.Signal)})
+					abort(&signalError{sig: sig.(syscall.Signal)})
 					return
 				}
 				select {

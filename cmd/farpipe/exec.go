@@ -107,7 +107,7 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		}
 		return nil
 	case sig := <-sigs:
-		first = &signalError{sig.(syscall.Signal)}
+		first = &signalError{sig: sig.(syscall.Signal)}
 	case <-ctx.Done(): // a signal before takeSignals
 		if !errors.As(context.Cause(ctx), &first) {
 			return context.Cause(ctx)
@@ -131,7 +131,7 @@ func runExec(ctx context.Context, f *endpointFlags, argv []string, once bool, dr
 		}
 		return fmt.Errorf("farpipe: --drain-timeout %s ran out with %d commands still running: they were terminated (SIGTERM, then SIGKILL) and their peers told", drain, cut.Load())
 	case sig := <-sigs:
-		se := &signalError{sig.(syscall.Signal)}
+		se := &signalError{sig: sig.(syscall.Signal)}
 		cutOff(&cutOffError{"farpipe exec was interrupted by a second signal (" + signalName(se.sig) + ")"})
 		<-finished
 		return se

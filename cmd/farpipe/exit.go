@@ -72,10 +72,17 @@ func kindf(kind error, format string, args ...any) error {
 	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
 }
 
-// signalError reports that a signal interrupted the transfer.
-type signalError struct{ sig syscall.Signal }
+// signalError reports that a signal interrupted the transfer. then says
+// what that left behind, when it is not a pipe's peer told of it (pub, sub).
+type signalError struct {
+	sig  syscall.Signal
+	then string
+}
 
 func (e *signalError) Error() string {
+	if e.then != "" {
+		return fmt.Sprintf("farpipe: interrupted by %s: %s", signalName(e.sig), e.then)
+	}
 	return fmt.Sprintf("farpipe: interrupted by %s: the transfer is incomplete and the peer was told", signalName(e.sig))
 }
 

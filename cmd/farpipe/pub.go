@@ -158,8 +158,14 @@ func runPub(ctx context.Context, f *pubFlags, addr string, idGiven bool) error {
 			st.ID, st.Records, humanize.IBytes(st.Bytes), st.Messages, secs, st.Skipped),
 			"id", st.ID, "records", st.Records, "bytes", st.Bytes, "messages", st.Messages, "seconds", secs, "skipped", st.Skipped)
 	}
-	return streamError(ctx, err)
+	return streamError(ctx, err, pubStopped)
 }
+
+// What a signal leaves behind, in the messages of pub and sub.
+const (
+	pubStopped = "pub stopped without waiting for the stream to confirm what it sent (run it again with the same --id and input to publish the rest)"
+	subStopped = "every record sub wrote out is acknowledged (a sub with the same --durable goes on after it)"
+)
 
 // openStream opens a stream, with usage errors for bad addresses.
 func openStream(ctx context.Context, addr string, cfg broker.StreamConfig) (broker.Stream, error) {
@@ -167,18 +173,18 @@ func openStream(ctx context.Context, addr string, cfg broker.StreamConfig) (brok
 	if errors.Is(err, broker.ErrBadAddress) || errors.Is(err, broker.ErrUnknownScheme) {
 		return nil, &usageError{oneLine(err)}
 	}
-	return s, streamError(ctx, err)
+	return s, streamError(ctx, err, "nothing was read or published yet")
 }
 
 // streamError gives the errors of pub and sub their exit status: a signal
-// that stopped the work is the error.
-func streamError(ctx context.Context, err error) error {
+// that stopped the work is the error, saying what it left behind (then).
+func streamError(ctx context.Context, err error, then string) error {
 	var se *signalError
 	switch {
-	case err == nil, errors.As(err, &se):
-		return err
-	case errors.As(context.Cause(ctx), &se):
-		return se
+	case err == nil:
+		return nil
+	case errors.As(err, &se), errors.As(context.Cause(ctx), &se):
+		return &signalError{sig: se.sig, then: then}
 	case errors.Is(err, syscall.EPIPE):
 		return kindf(farpipe.ErrBrokenPipe, "farpipe: the output was closed (broken pipe): %s", trimPrefix(err))
 	}

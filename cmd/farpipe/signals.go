@@ -65,7 +65,7 @@ func (h *signalHub) deliver(s os.Signal) {
 		}
 		return
 	}
-	h.cancel(&signalError{s.(syscall.Signal)})
+	h.cancel(&signalError{sig: s.(syscall.Signal)})
 }
 
 // takeSignals makes the signals that ctx's process receives arrive on sigs

@@ -126,5 +126,5 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 			st.Records, humanize.IBytes(st.Bytes), st.Messages, secs, st.Again),
 			"records", st.Records, "bytes", st.Bytes, "messages", st.Messages, "seconds", secs, "redelivered", st.Again)
 	}
-	return streamError(ctx, err)
+	return streamError(ctx, err, subStopped)
 }
