@@ -26,7 +26,8 @@ var transportLines = []struct{ name, listen, dial string }{
 	{"tcp", "127.0.0.1:%d", "127.0.0.1:%d"},
 	{"grpc", "grpc://127.0.0.1:%d", "grpc://127.0.0.1:%d"},
 	{"quic", "quic://127.0.0.1:%d", "quic://127.0.0.1:%d"},
-	// ws:// and wss:// go here, one line each.
+	{"ws", "ws://127.0.0.1:%d/farpipe/bench", "ws://127.0.0.1:%d/farpipe/bench"},
+	// wss:// needs a certificate the harness would have to make: not measured.
 }
 
 // transportNames are the names --peers chooses from in the transports
