@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testrabbit runs a private RabbitMQ broker (Debian's
 // rabbitmq-server) on loopback for the tests of one package: its own node
 // name, ports, data directory and epmd, so that it never meets the
