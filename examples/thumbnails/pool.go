@@ -181,7 +181,13 @@ func pool(cfg config, bins binaries, relayURL, queue, out string, originals map[
 		lines = append(lines, sc.Text())
 		if kill && len(lines) == len(originals)/3 {
 			b := workers["B"]
+			// Kill B while it runs a chunk (between two chunks, nothing
+			// would be redelivered), waiting at most a few seconds for one.
 			running := children(b.cmd.Process.Pid)
+			for deadline := time.Now().Add(5 * time.Second); running == 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				running = children(b.cmd.Process.Pid)
+			}
 			b.cmd.Process.Kill()
 			<-b.done
 			fmt.Printf("    %d of %d thumbnails out: killed worker B (-9) while it ran %d thumbnail command(s)\n",
