@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,29 +17,20 @@ import (
 
 // queueSubmission is one run of items on a queue. Its goroutine (collect)
 // reads the run's results topic and hands each item's first result to
-// Result; Close stops it and waits for it. Lock order: only mu.
+// Result (through broker.Results, which holds the only lock); Close stops
+// it and waits for it.
 type queueSubmission struct {
 	q      *workQueue
 	run    string
 	topic  string
 	cl     *kgo.Client // reads the results
 	cancel context.CancelFunc
-	done   chan struct{} // closed when collect returned
-
-	mu      sync.Mutex
-	waiting map[string]*queueWaiter // items put and not yet answered
-	failed  error                   // why collect stopped
-}
-
-// queueWaiter is an item waiting for its result.
-type queueWaiter struct {
-	ch  chan *broker.WorkResult
-	got bool // a result was handed out: drop the others
+	res    *broker.Results // the items put and their results; stopped when collect returns
 }
 
 // Submit starts a run: its results topic, then items.
 func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
-	s := &queueSubmission{q: q, run: token(), done: make(chan struct{}), waiting: map[string]*queueWaiter{}}
+	s := &queueSubmission{q: q, run: token(), res: broker.NewResults(q.s.addr.Topic)}
 	s.topic = q.resultsTopic(s.run)
 	ms := strconv.FormatInt(queueResultAge.Milliseconds(), 10)
 	_, err := q.s.adm.CreateTopic(ctx, 1, int16(max(q.opts.Replicas, 1)), map[string]*string{"retention.ms": &ms}, s.topic)
@@ -62,13 +52,9 @@ func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
 
 // Put stores the item on the queue.
 func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
-	s.mu.Lock()
-	if s.failed != nil {
-		s.mu.Unlock()
-		return s.failed
+	if err := s.res.Expect(item.ID); err != nil {
+		return err
 	}
-	s.waiting[item.ID] = &queueWaiter{ch: make(chan *broker.WorkResult, 1)}
-	s.mu.Unlock()
 	r := &kgo.Record{Topic: s.q.s.addr.Topic, Key: []byte(s.run), Value: item.Data, Headers: []kgo.RecordHeader{
 		{Key: hdrRun, Value: []byte(s.run)}, {Key: hdrID, Value: []byte(item.ID)},
 	}}
@@ -76,7 +62,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: hdrMeta + k, Value: []byte(oneLine(v))})
 	}
 	if err := s.q.pr.ProduceSync(ctx, r).FirstErr(); err != nil {
-		s.forget(item.ID)
+		s.res.Forget(item.ID)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -85,42 +71,13 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	return nil
 }
 
-func (s *queueSubmission) forget(id string) {
-	s.mu.Lock()
-	delete(s.waiting, id)
-	s.mu.Unlock()
-}
-
 // Result waits for the item's first result.
 func (s *queueSubmission) Result(ctx context.Context, id string) (*broker.WorkResult, error) {
-	s.mu.Lock()
-	w := s.waiting[id]
-	s.mu.Unlock()
-	if w == nil {
-		return nil, fmt.Errorf("farpipe: queue %s: no item %s was put, or its result was taken", s.q.s.addr.Topic, id)
-	}
-	defer s.forget(id)
-	select {
-	case r := <-w.ch:
-		return r, nil
-	case <-s.done:
-		select { // a result that came before collect stopped
-		case r := <-w.ch:
-			return r, nil
-		default:
-		}
-		s.mu.Lock()
-		err := s.failed
-		s.mu.Unlock()
-		return nil, err
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
+	return s.res.Wait(ctx, id)
 }
 
 // collect reads the run's results until Close.
 func (s *queueSubmission) collect(ctx context.Context) {
-	defer close(s.done)
 	for {
 		fs := s.cl.PollFetches(ctx)
 		err := fetchErr(fs)
@@ -131,9 +88,7 @@ func (s *queueSubmission) collect(ctx context.Context) {
 			if ctx.Err() == nil {
 				err = fmt.Errorf("farpipe: queue %s: reading results: %w", s.q.s.addr.Topic, err)
 			}
-			s.mu.Lock()
-			s.failed = err
-			s.mu.Unlock()
+			s.res.Stop(err)
 			return
 		}
 		for it := fs.RecordIter(); !it.Done(); {
@@ -147,22 +102,7 @@ func (s *queueSubmission) deliver(rec *kgo.Record) {
 	if header(rec, hdrKind) != "done" {
 		return // a part: read when its output is
 	}
-	r, perr := s.result(rec)
-	s.mu.Lock()
-	w := s.waiting[r.ID]
-	first := w != nil && !w.got
-	if first {
-		w.got = true // later results of the item are dropped
-	}
-	s.mu.Unlock()
-	if perr != nil {
-		r.Output = io.NopCloser(errReader{perr})
-	}
-	if !first {
-		r.Output.Close() // a second run of an item, or one given up
-		return
-	}
-	w.ch <- r // never blocks: one per item, buffered
+	s.res.Deliver(s.result(rec))
 }
 
 // result decodes a done record.
@@ -203,10 +143,6 @@ func parseParts(b []byte, parts int) ([]int64, error) {
 	}
 	return offs, nil
 }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // partReader reads a result stored in parts, one record at a time, with a
 // client of its own made at the first Read.
@@ -287,7 +223,7 @@ func (p *partReader) Close() error {
 // drop the run's items that are left.
 func (s *queueSubmission) Close() error {
 	s.cancel()
-	<-s.done
+	<-s.res.Done()
 	s.cl.Close()
 	s.deleteTopic()
 	return nil

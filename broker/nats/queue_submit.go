@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
@@ -18,23 +17,18 @@ import (
 
 // queueSubmission is one run of items on a queue. Its goroutine (collect)
 // reads the run's results and hands each item's first one to Result; Close
-// stops it and waits for it. Lock order: only mu.
+// stops it and waits for it. broker.Results holds the only lock.
 type queueSubmission struct {
 	q    *workQueue
 	run  string
 	cons jetstream.Consumer
 	it   jetstream.MessagesContext
-	done chan struct{} // closed when collect returned
-
-	mu      sync.Mutex
-	waiting map[string]*queueWaiter // items put and not yet answered
-	failed  error                   // why collect stopped
+	res  *broker.Results // the items put and their results; stopped when collect returns
 }
 
 // Submit starts a run: its own consumer of the run's results, then items.
 func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
-	s := &queueSubmission{q: q, run: queueToken(), done: make(chan struct{}),
-		waiting: map[string]*queueWaiter{}}
+	s := &queueSubmission{q: q, run: queueToken(), res: broker.NewResults(q.name)}
 	var err error
 	for give := time.Now().Add(queueRetryFor); ; {
 		s.cons, err = q.js.CreateOrUpdateConsumer(ctx, q.results.CachedInfo().Config.Name, jetstream.ConsumerConfig{
@@ -67,13 +61,9 @@ func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
 
 // Put stores the item on the queue.
 func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
-	s.mu.Lock()
-	if s.failed != nil {
-		s.mu.Unlock()
-		return s.failed
+	if err := s.res.Expect(item.ID); err != nil {
+		return err
 	}
-	s.waiting[item.ID] = &queueWaiter{ch: make(chan *broker.WorkResult, 1)}
-	s.mu.Unlock()
 	m := natsgo.NewMsg("farpipe.work." + s.q.name + "." + s.run)
 	m.Data = item.Data
 	m.Header.Set(hdrQueueRun, s.run)
@@ -83,7 +73,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	}
 	_, err := s.q.publish(ctx, m, s.run+"."+item.ID)
 	if err != nil {
-		s.forget(item.ID)
+		s.res.Forget(item.ID)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -92,43 +82,13 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	return nil
 }
 
-func (s *queueSubmission) forget(id string) {
-	s.mu.Lock()
-	delete(s.waiting, id)
-	s.mu.Unlock()
-}
-
 // Result waits for the item's first result.
 func (s *queueSubmission) Result(ctx context.Context, id string) (*broker.WorkResult, error) {
-	s.mu.Lock()
-	w := s.waiting[id]
-	s.mu.Unlock()
-	if w == nil {
-		return nil, fmt.Errorf("farpipe: queue %s: no item %s was put, or its result was taken", s.q.name, id)
-	}
-	defer s.forget(id)
-	ch := w.ch
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-s.done:
-		select { // a result that came before collect stopped
-		case r := <-ch:
-			return r, nil
-		default:
-		}
-		s.mu.Lock()
-		err := s.failed
-		s.mu.Unlock()
-		return nil, err
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
+	return s.res.Wait(ctx, id)
 }
 
 // collect reads the run's results until Close.
 func (s *queueSubmission) collect() {
-	defer close(s.done)
 	for {
 		msg, err := s.it.Next()
 		if err != nil {
@@ -137,28 +97,11 @@ func (s *queueSubmission) collect() {
 			} else {
 				err = fmt.Errorf("farpipe: queue %s: reading results: %w", s.q.name, err)
 			}
-			s.mu.Lock()
-			s.failed = err
-			s.mu.Unlock()
+			s.res.Stop(err)
 			return
 		}
 		msg.Ack()
-		r, perr := s.result(msg)
-		s.mu.Lock()
-		w := s.waiting[r.ID]
-		first := w != nil && !w.got
-		if first {
-			w.got = true // later results of the item are dropped
-		}
-		s.mu.Unlock()
-		if perr != nil {
-			r.Output = io.NopCloser(queueErrReader{perr})
-		}
-		if !first {
-			r.Output.Close() // a second run of an item, or one given up
-			continue
-		}
-		w.ch <- r // never blocks: one per item, buffered
+		s.res.Deliver(s.result(msg))
 	}
 }
 
@@ -192,16 +135,6 @@ func (s *queueSubmission) result(msg jetstream.Msg) (*broker.WorkResult, error) 
 	r.Output = pr
 	return r, nil
 }
-
-// queueWaiter is an item waiting for its result.
-type queueWaiter struct {
-	ch  chan *broker.WorkResult
-	got bool // a result was handed out: drop the others
-}
-
-type queueErrReader struct{ err error }
-
-func (e queueErrReader) Read([]byte) (int, error) { return 0, e.err }
 
 // queuePartReader reads a result stored in parts, one message at a time;
 // Close deletes the parts.
@@ -249,7 +182,7 @@ func (p *queuePartReader) Close() error {
 // Close stops collecting and removes the run's leftovers on the relay.
 func (s *queueSubmission) Close() error {
 	s.it.Stop()
-	<-s.done
+	<-s.res.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.q.work.Purge(ctx, jetstream.WithPurgeSubject("farpipe.work."+s.q.name+"."+s.run))
