@@ -6,15 +6,17 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/farpipe/farpipe/examples/internal/exrun"
 )
 
 // finish stops the writers, waits until every sink has every line, stops
 // the rest, checks every sink and prints the summary.
 func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sinkProcs, w *watcher, merged, errs *tail) error {
-	step("stopping the writers at %.1f s", time.Since(begin).Seconds())
+	exrun.Step("stopping the writers at %.1f s", time.Since(begin).Seconds())
 	files := map[string]string{}
 	for _, h := range hosts {
-		if code := h.app.stop(); code != 0 {
+		if code := h.app.Stop(); code != 0 {
 			return fmt.Errorf("applog %s exited %d (see %s)", h.name, code, l.path("applog-"+h.name+".stderr"))
 		}
 		files[h.name] = h.log
@@ -32,16 +34,16 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 	nAll, bytesAll := src.count(all)
 	nErr, _ := src.count(errorsOnly)
 
-	step("waiting until every sink has every line (at most 60 s)")
+	exrun.Step("waiting until every sink has every line (at most 60 s)")
 	if err := merged.waitFor(ctx, nAll, last, 60*time.Second); err != nil {
 		return err
 	}
 	note("merged.log complete %.2f s after the writers stopped", time.Since(stopped).Seconds())
 	for _, h := range hosts { // tail has passed on every line: pub gets the end of its input
-		h.tail.stop()
+		h.tail.Stop()
 	}
 	for _, h := range hosts {
-		if code := h.pub.stop(); code != 0 {
+		if code := h.pub.Stop(); code != 0 {
 			return fmt.Errorf("farpipe pub --id %s exited %d (see %s)", h.name, code, l.path("pub-"+h.name+".stderr"))
 		}
 	}
@@ -54,8 +56,8 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 		if err := l.waitKafka(ctx, s.kafkaURL, nAll, last, 60*time.Second); err != nil {
 			return err
 		}
-		s.kafkaSub.stop()
-		if code := s.kafkaPub.stop(); code != 0 {
+		s.kafkaSub.Stop()
+		if code := s.kafkaPub.Stop(); code != 0 {
 			return fmt.Errorf("farpipe pub %s exited %d (see %s)", s.kafkaURL, code, l.path("pub-kafka.stderr"))
 		}
 		note("the Kafka topic complete %.2f s after the writers stopped; the bridge stopped, its farpipe pub to Kafka exited 0", time.Since(stopped).Seconds())
@@ -66,11 +68,11 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 		}
 	}
 	w.show("at the end, every subscriber caught up")
-	s.merged.stop()
-	s.errSub.stop()
-	s.errGrep.stop()
+	s.merged.Stop()
+	s.errSub.Stop()
+	s.errGrep.Stop()
 
-	step("reading back")
+	exrun.Step("reading back")
 	note("$ farpipe sub %s > stream.log    (the stream itself, from its start)", l.url)
 	if out, err := l.farpipe("sub", "--label", l.url).Output(); err != nil {
 		return fmt.Errorf("farpipe sub %s: %v", l.url, err)
@@ -89,7 +91,7 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 		}
 	}
 
-	step("checks: every line of every host exactly once in every sink")
+	exrun.Step("checks: every line of every host exactly once in every sink")
 	type sinkCheck struct {
 		name, file string
 		labeled    bool
@@ -128,7 +130,7 @@ func (l *lab) finish(ctx context.Context, begin time.Time, hosts []*host, s *sin
 	note("%-52s %d samples, the stream's count rose in %d of them, %d fetches failed (the relay away): %s",
 		"live page (/snapshot):", samples, rises, fails, verdict)
 
-	step("summary")
+	exrun.Step("summary")
 	p50, p99, top := merged.latency()
 	note("lines:     %d from %d hosts (%d ERROR), %.1f KiB", nAll, len(hosts), nErr, float64(bytesAll)/1024)
 	note("lag:       writer to merged.log p50 %v, p99 %v, max %v (50 ms polls; the max spans the sub's 5 s away); page's largest subscriber lag %d messages",

@@ -90,10 +90,6 @@ func main() {
 	}
 }
 
-func step(format string, args ...any) {
-	fmt.Printf("==> "+format+"\n", args...)
-}
-
 func note(format string, args ...any) {
 	fmt.Printf("    "+format+"\n", args...)
 }

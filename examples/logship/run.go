@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/farpipe/farpipe/examples/internal/exrun"
 )
 
 const stream = "logs"
@@ -25,17 +27,17 @@ type lab struct {
 	cfg   config
 	bins  binaries
 	net   *network
-	relay *relayProc
+	relay *exrun.Relay
 	url   string // nats://ADDR:PORT/logs
-	procs []*process
+	procs []*exrun.Process
 }
 
 func (l *lab) path(name string) string { return filepath.Join(l.cfg.dir, name) }
 
 // start starts cmd with stdout to out (a file name, or "" for its log)
 // and stderr to its log file.
-func (l *lab) start(name string, cmd *exec.Cmd, out string) (*process, error) {
-	log, err := logTo(l.path(name + ".stderr"))
+func (l *lab) start(name string, cmd *exec.Cmd, out string) (*exrun.Process, error) {
+	log, err := exrun.LogTo(l.path(name + ".stderr"))
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +46,7 @@ func (l *lab) start(name string, cmd *exec.Cmd, out string) (*process, error) {
 	if cmd.Stdout == nil {
 		cmd.Stdout = log
 		if out != "" {
-			f, err := logTo(out)
+			f, err := exrun.LogTo(out)
 			if err != nil {
 				return nil, err
 			}
@@ -52,7 +54,7 @@ func (l *lab) start(name string, cmd *exec.Cmd, out string) (*process, error) {
 			cmd.Stdout = f
 		}
 	}
-	p, err := startProcess(name, cmd)
+	p, err := exrun.Start(name, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +63,7 @@ func (l *lab) start(name string, cmd *exec.Cmd, out string) (*process, error) {
 }
 
 // pipeline starts a | b, b's output to out.
-func (l *lab) pipeline(nameA string, a *exec.Cmd, nameB string, b *exec.Cmd, out string) (*process, *process, error) {
+func (l *lab) pipeline(nameA string, a *exec.Cmd, nameB string, b *exec.Cmd, out string) (*exrun.Process, *exrun.Process, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
@@ -80,12 +82,12 @@ func (l *lab) pipeline(nameA string, a *exec.Cmd, nameB string, b *exec.Cmd, out
 // cleanup ends every process still running and removes the network.
 func (l *lab) cleanup() {
 	for i := len(l.procs) - 1; i >= 0; i-- {
-		if p := l.procs[i]; !p.exited() {
-			p.kill()
+		if p := l.procs[i]; !p.Exited() {
+			p.Kill()
 		}
 	}
-	if l.relay != nil && !l.relay.exited() {
-		l.relay.kill()
+	if l.relay != nil && !l.relay.Exited() {
+		l.relay.Kill()
 	}
 	l.net.remove()
 }
@@ -100,23 +102,23 @@ func run(ctx context.Context, cfg config) (err error) {
 	var how string
 	l.net, how = newNetwork(cfg.hosts, cfg.plain)
 	defer l.cleanup()
-	step("hosts: %s", how)
+	exrun.Step("hosts: %s", how)
 
-	step("starting a relay with its live page")
+	exrun.Step("starting a relay with its live page")
 	store := l.path("relay-store")
-	l.relay, err = startRelay(l.bins.farpipe, net.JoinHostPort(l.net.relayAddr, "0"), "127.0.0.1:0", store, l.path("relay.stderr"))
+	l.relay, err = exrun.StartRelay(l.bins.farpipe, l.path("relay.stderr"), "--listen", net.JoinHostPort(l.net.relayAddr, "0"), "--http", "127.0.0.1:0", "--store", store)
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(l.relay.url)
-	if err != nil || l.relay.page == "" {
-		return fmt.Errorf("the relay's ready line named %q and page %q", l.relay.url, l.relay.page)
+	u, err := url.Parse(l.relay.URL)
+	if err != nil || l.relay.Page == "" {
+		return fmt.Errorf("the relay's ready line named %q and page %q", l.relay.URL, l.relay.Page)
 	}
-	listen, page := u.Host, l.relay.page
+	listen, page := u.Host, l.relay.Page
 	pageHost := strings.TrimPrefix(page, "http://")
 	l.url = "nats://" + listen + "/" + stream
 	note("$ farpipe relay --listen %s --http 127.0.0.1:0 --store $DIR/relay-store", net.JoinHostPort(l.net.relayAddr, "0"))
-	note("ready: %s, page at %s", l.relay.url, page)
+	note("ready: %s, page at %s", l.relay.URL, page)
 
 	// The stream exists before its subscribers start (sub never makes one).
 	if out, err := l.farpipe("pub", l.url).CombinedOutput(); err != nil {
@@ -133,13 +135,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		go func() { defer wg.Done(); f(wctx) }()
 	}
 
-	step("consumers")
+	exrun.Step("consumers")
 	sinks, err := l.consumers(ctx)
 	if err != nil {
 		return err
 	}
 
-	step("three hosts, each: applog --host hN --rate %g --out hN.log & tail -F hN.log | farpipe pub --id hN %s", cfg.rate, l.url)
+	exrun.Step("three hosts, each: applog --host hN --rate %g --out hN.log & tail -F hN.log | farpipe pub --id hN %s", cfg.rate, l.url)
 	hosts, err := l.hosts()
 	if err != nil {
 		return err
@@ -161,8 +163,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := until(cfg.subAt); err != nil {
 		return err
 	}
-	step("fault 1: the merged file's sub (--durable merged) killed with SIGKILL at %.1f s, for 5 s", time.Since(begin).Seconds())
-	sinks.merged.kill()
+	exrun.Step("fault 1: the merged file's sub (--durable merged) killed with SIGKILL at %.1f s, for 5 s", time.Since(begin).Seconds())
+	sinks.merged.Kill()
 	merged.poll()
 	note("merged.log holds %d lines", merged.count())
 	if err := until(cfg.subAt + 5*time.Second); err != nil {
@@ -176,14 +178,14 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := until(cfg.relayAt); err != nil {
 		return err
 	}
-	step("fault 2: the relay killed with SIGKILL at %.1f s, for 3 s", time.Since(begin).Seconds())
-	l.relay.kill()
+	exrun.Step("fault 2: the relay killed with SIGKILL at %.1f s, for 3 s", time.Since(begin).Seconds())
+	l.relay.Kill()
 	merged.poll()
 	note("relay down; merged.log holds %d lines", merged.count())
 	if err := until(cfg.relayAt + 3*time.Second); err != nil {
 		return err
 	}
-	l.relay, err = startRelay(l.bins.farpipe, listen, pageHost, store, l.path("relay.stderr"))
+	l.relay, err = exrun.StartRelay(l.bins.farpipe, l.path("relay.stderr"), "--listen", listen, "--http", pageHost, "--store", store)
 	if err != nil {
 		return fmt.Errorf("restarting the relay: %w", err)
 	}
@@ -203,7 +205,7 @@ func run(ctx context.Context, cfg config) (err error) {
 }
 
 type sinkProcs struct {
-	merged, errSub, errGrep, kafkaSub, kafkaPub *process
+	merged, errSub, errGrep, kafkaSub, kafkaPub *exrun.Process
 	kafkaURL                                    string
 	kafkaNote                                   string
 	kfake                                       *kfake.Cluster
@@ -252,13 +254,13 @@ func (l *lab) consumers(ctx context.Context) (*sinkProcs, error) {
 			return nil, err
 		}
 	}
-	note("the live page: GET %s/snapshot every 500 ms", l.relay.page)
+	note("the live page: GET %s/snapshot every 500 ms", l.relay.Page)
 	return s, nil
 }
 
 type host struct {
 	name, log      string
-	app, tail, pub *process
+	app, tail, pub *exrun.Process
 }
 
 // hosts starts each host's writer and its tail -F | farpipe pub.

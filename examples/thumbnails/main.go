@@ -25,6 +25,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/farpipe/farpipe/examples/internal/exrun"
 )
 
 type config struct {
@@ -72,7 +74,7 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	step("making %d sample images (JPEG and PNG, up to %d pixels a side)", cfg.images, cfg.maxSide)
+	exrun.Step("making %d sample images (JPEG and PNG, up to %d pixels a side)", cfg.images, cfg.maxSide)
 	imgDir := filepath.Join(cfg.dir, "images")
 	originals, inBytes, err := makeImages(imgDir, cfg.images, cfg.maxSide)
 	if err != nil {
@@ -80,19 +82,19 @@ func run(cfg config) error {
 	}
 	fmt.Printf("    %d images, %.1f MB in %s\n", len(originals), float64(inBytes)/1e6, imgDir)
 
-	step("starting a relay")
-	relay, err := startRelay(bins.farpipe, filepath.Join(cfg.dir, "relay"), filepath.Join(cfg.dir, "relay.log"))
+	exrun.Step("starting a relay")
+	relay, err := exrun.StartRelay(bins.farpipe, filepath.Join(cfg.dir, "relay.log"), "--listen", "127.0.0.1:0", "--store", filepath.Join(cfg.dir, "relay"))
 	if err != nil {
 		return err
 	}
-	defer relay.stop()
-	fmt.Printf("    %s\n", relay.url)
+	defer relay.Stop()
+	fmt.Printf("    %s\n", relay.URL)
 
-	faulty, err := pool(cfg, bins, relay.url, "thumbs", filepath.Join(cfg.dir, "thumbs"), originals, true)
+	faulty, err := pool(cfg, bins, relay.URL, "thumbs", filepath.Join(cfg.dir, "thumbs"), originals, true)
 	if err != nil {
 		return err
 	}
-	clean, err := pool(cfg, bins, relay.url, "thumbs-clean", filepath.Join(cfg.dir, "thumbs-clean"), originals, false)
+	clean, err := pool(cfg, bins, relay.URL, "thumbs-clean", filepath.Join(cfg.dir, "thumbs-clean"), originals, false)
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func run(cfg config) error {
 		return err
 	}
 
-	step("summary")
+	exrun.Step("summary")
 	n := float64(len(originals))
 	fmt.Printf("    %-44s %8s %10s\n", "", "time", "images/s")
 	row := func(name string, d time.Duration) {
@@ -113,8 +115,4 @@ func run(cfg config) error {
 	fmt.Printf("    farpipe through the relay: %.2f× the local %s's rate\n", local.Seconds()/clean.Seconds(), tool)
 	fmt.Println("    every image has exactly one thumbnail line, and every thumbnail is a valid image of the right size: PASS")
 	return nil
-}
-
-func step(format string, args ...any) {
-	fmt.Printf("==> "+format+"\n", args...)
 }

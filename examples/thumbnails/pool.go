@@ -4,16 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/farpipe/farpipe/examples/internal/exrun"
 )
 
 type binaries struct{ farpipe, thumbnail string }
@@ -23,109 +22,12 @@ type binaries struct{ farpipe, thumbnail string }
 func build(cfg config) (binaries, error) {
 	bin := filepath.Join(cfg.dir, "bin")
 	b := binaries{farpipe: cfg.farpipe, thumbnail: filepath.Join(bin, "thumbnail")}
-	root, err := moduleRoot()
-	if err != nil {
-		return b, err
-	}
 	pkgs := [][2]string{{"./examples/thumbnails/thumbnail", b.thumbnail}}
 	if b.farpipe == "" {
 		b.farpipe = filepath.Join(bin, "farpipe")
 		pkgs = append(pkgs, [2]string{"./cmd/farpipe", b.farpipe})
 	}
-	for _, p := range pkgs {
-		step("go build -o %s %s", p[1], p[0])
-		cmd := exec.Command("go", "build", "-o", p[1], p[0])
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
-		// Without cgo, as CI's cross-platform builds: the build cache serves both.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if err := cmd.Run(); err != nil {
-			return b, fmt.Errorf("building %s: %w", p[0], err)
-		}
-	}
-	return b, nil
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w (run it from the farpipe repository, with Go installed)", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run it from inside the farpipe repository: go run ./examples/thumbnails")
-	}
-	return filepath.Dir(mod), nil
-}
-
-// process is a started command whose end is awaited once.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-// stop sends SIGTERM and waits (SIGKILL after 10 s).
-func (p *process) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-type relayProc struct {
-	*process
-	url string
-}
-
-// startRelay starts "farpipe relay" on a free loopback port and waits for
-// its ready line.
-func startRelay(farpipe, store, logFile string) (*relayProc, error) {
-	log, err := os.Create(logFile)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	cmd := exec.Command(farpipe, "relay", "--listen", "127.0.0.1:0", "--store", store)
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(log, pw)
-	p, err := startProcess(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("starting the relay: %w", err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if _, rest, ok := strings.Cut(sc.Text(), "relay ready: use "); ok {
-				found <- strings.Fields(rest)[0]
-				break
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case url := <-found:
-		return &relayProc{process: p, url: url}, nil
-	case <-p.done:
-		pw.Close()
-		return nil, fmt.Errorf("the relay exited: %v (see %s)", p.err, logFile)
-	case <-time.After(30 * time.Second):
-		p.stop()
-		pw.Close()
-		return nil, fmt.Errorf("the relay did not get ready in 30 s (see %s)", logFile)
-	}
+	return b, exrun.Build(pkgs...)
 }
 
 // pool runs one map through two workers on a queue and checks its output;
@@ -133,11 +35,11 @@ func startRelay(farpipe, store, logFile string) (*relayProc, error) {
 func pool(cfg config, bins binaries, relayURL, queue, out string, originals map[string]imageInfo, kill bool) (time.Duration, error) {
 	addr := relayURL + "/" + queue
 	if kill {
-		step("two workers on %s, one slot each; map with worker B killed -9 a third of the way", addr)
+		exrun.Step("two workers on %s, one slot each; map with worker B killed -9 a third of the way", addr)
 	} else {
-		step("the same without faults (for the rate), into %s", out)
+		exrun.Step("the same without faults (for the rate), into %s", out)
 	}
-	workers := map[string]*process{}
+	workers := map[string]*exrun.Process{}
 	for _, name := range []string{"A", "B"} {
 		logFile := filepath.Join(cfg.dir, queue+"-worker-"+name+".log")
 		log, err := os.Create(logFile)
@@ -147,15 +49,15 @@ func pool(cfg config, bins binaries, relayURL, queue, out string, originals map[
 		cmd := exec.Command(bins.farpipe, "worker", "-j", "1", "--ack-wait", "3s", addr, "--",
 			bins.thumbnail, "--size", strconv.Itoa(cfg.size), "--out", out)
 		cmd.Stdout, cmd.Stderr = log, log
-		p, err := startProcess(cmd)
+		p, err := exrun.Start("worker "+name, cmd)
 		log.Close()
 		if err != nil {
-			return 0, fmt.Errorf("starting worker %s: %w", name, err)
+			return 0, err
 		}
-		defer p.stop()
+		defer p.Stop()
 		workers[name] = p
 		if kill {
-			fmt.Printf("    worker %s: pid %d, log %s\n", name, cmd.Process.Pid, logFile)
+			fmt.Printf("    worker %s: pid %d, log %s\n", name, p.Pid(), logFile)
 		}
 	}
 
@@ -183,13 +85,12 @@ func pool(cfg config, bins binaries, relayURL, queue, out string, originals map[
 			b := workers["B"]
 			// Kill B while it runs a chunk (between two chunks, nothing
 			// would be redelivered), waiting at most a few seconds for one.
-			running := children(b.cmd.Process.Pid)
+			running := children(b.Pid())
 			for deadline := time.Now().Add(5 * time.Second); running == 0 && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
-				running = children(b.cmd.Process.Pid)
+				running = children(b.Pid())
 			}
-			b.cmd.Process.Kill()
-			<-b.done
+			b.Kill()
 			fmt.Printf("    %d of %d thumbnails out: killed worker B (-9) while it ran %d thumbnail command(s)\n",
 				len(lines), len(originals), running)
 		}
@@ -216,7 +117,7 @@ func localRun(cfg config, bins binaries, imgDir, out string) (time.Duration, str
 		tool, args = "xargs -0 -P 2 -n 4", []string{"xargs", "-0", "-P", "2", "-n", "4"}
 		fmt.Println("    (GNU parallel is not installed: xargs -P stands in; apt-get install parallel for the real one)")
 	}
-	step("the same thumbnailer locally: find | %s thumbnail", tool)
+	exrun.Step("the same thumbnailer locally: find | %s thumbnail", tool)
 	script := fmt.Sprintf("find %s -type f -print0 | %s %s --size %d --out %s", shellQuote(imgDir),
 		strings.Join(args, " "), shellQuote(bins.thumbnail), cfg.size, shellQuote(out))
 	cmd := exec.Command("sh", "-c", script)
