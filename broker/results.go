@@ -2,8 +2,11 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -116,3 +119,26 @@ func (r *Results) Done() <-chan struct{} { return r.done }
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// Token returns a random token for a queue driver's run, subject or id
+// names: 20 hexadecimal digits.
+func Token() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// OneLine makes s fit a message header's value: line breaks become spaces,
+// and it is cut to 2000 bytes.
+func OneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 2000 {
+		s = s[:2000]
+	}
+	return s
+}

@@ -26,7 +26,6 @@ package kafka
 
 import (
 	"context"
-	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -353,25 +352,4 @@ func tokenOK(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil && strings.ToLower(s) == s
-}
-
-// token returns a random run or part token.
-func token() string {
-	var b [10]byte
-	_, _ = crand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// oneLine makes s fit a header value.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 2000 {
-		s = s[:2000]
-	}
-	return s
 }

@@ -30,7 +30,7 @@ type queueSubmission struct {
 
 // Submit starts a run: its results topic, then items.
 func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
-	s := &queueSubmission{q: q, run: token(), res: broker.NewResults(q.s.addr.Topic)}
+	s := &queueSubmission{q: q, run: broker.Token(), res: broker.NewResults(q.s.addr.Topic)}
 	s.topic = q.resultsTopic(s.run)
 	ms := strconv.FormatInt(queueResultAge.Milliseconds(), 10)
 	_, err := q.s.adm.CreateTopic(ctx, 1, int16(max(q.opts.Replicas, 1)), map[string]*string{"retention.ms": &ms}, s.topic)
@@ -59,7 +59,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 		{Key: hdrRun, Value: []byte(s.run)}, {Key: hdrID, Value: []byte(item.ID)},
 	}}
 	for k, v := range item.Meta {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: hdrMeta + k, Value: []byte(oneLine(v))})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: hdrMeta + k, Value: []byte(broker.OneLine(v))})
 	}
 	if err := s.q.pr.ProduceSync(ctx, r).FirstErr(); err != nil {
 		s.res.Forget(item.ID)

@@ -84,7 +84,7 @@ func (w *queueWork) result(kind string, value []byte) *kgo.Record {
 
 func (w *queueWork) storePart() error {
 	if w.token == "" {
-		w.token = token()
+		w.token = broker.Token()
 	}
 	r := w.result("part", w.buf)
 	if err := w.q.pr.ProduceSync(w.ctx, r).FirstErr(); err != nil {
@@ -113,8 +113,8 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	r := w.result("done", body)
 	r.Headers = append(r.Headers,
 		kgo.RecordHeader{Key: hdrStatus, Value: []byte(strconv.Itoa(st.Code))},
-		kgo.RecordHeader{Key: hdrNote, Value: []byte(oneLine(st.Note))},
-		kgo.RecordHeader{Key: hdrWorker, Value: []byte(oneLine(w.q.opts.Worker))},
+		kgo.RecordHeader{Key: hdrNote, Value: []byte(broker.OneLine(st.Note))},
+		kgo.RecordHeader{Key: hdrWorker, Value: []byte(broker.OneLine(w.q.opts.Worker))},
 		kgo.RecordHeader{Key: hdrParts, Value: []byte(strconv.Itoa(len(w.parts)))})
 	if err := w.q.pr.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.s.addr.Topic, err)

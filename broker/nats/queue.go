@@ -22,8 +22,6 @@ package nats
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -336,27 +334,6 @@ func queueTransient(err error) bool {
 		errors.Is(err, natsgo.ErrConnectionReconnecting) || errors.Is(err, natsgo.ErrReconnectBufExceeded)
 }
 
-// queueToken returns a random token for subjects and ids.
-func queueToken() string {
-	var b [10]byte
-	crand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// queueOneLine makes s fit a header value.
-func queueOneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 2000 {
-		s = s[:2000]
-	}
-	return s
-}
-
 // Take waits for an item.
 func (q *workQueue) Take(ctx context.Context) (broker.Work, error) {
 	cons, err := q.workerConsumer(ctx)
@@ -441,7 +418,7 @@ func (w *queueWork) Write(p []byte) (int, error) {
 
 func (w *queueWork) storePart() error {
 	if w.token == "" {
-		w.token = queueToken()
+		w.token = broker.Token()
 	}
 	m := natsgo.NewMsg(w.subject("part." + w.token))
 	m.Data = w.buf
@@ -473,11 +450,11 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 	m.Data = body
 	m.Header.Set(hdrQueueID, w.item.ID)
 	m.Header.Set(hdrQueueStatus, strconv.Itoa(st.Code))
-	m.Header.Set(hdrQueueNote, queueOneLine(st.Note))
-	m.Header.Set(hdrQueueWorker, queueOneLine(w.q.opts.Worker))
+	m.Header.Set(hdrQueueNote, broker.OneLine(st.Note))
+	m.Header.Set(hdrQueueWorker, broker.OneLine(w.q.opts.Worker))
 	m.Header.Set(hdrQueueParts, strconv.Itoa(len(w.parts)))
 	if w.token == "" {
-		w.token = queueToken()
+		w.token = broker.Token()
 	}
 	if _, err := w.q.publish(ctx, m, w.token+".done"); err != nil {
 		return fmt.Errorf("farpipe: queue %s: storing a result: %w", w.q.name, err)

@@ -28,7 +28,7 @@ type queueSubmission struct {
 
 // Submit starts a run: its own consumer of the run's results, then items.
 func (q *workQueue) Submit(ctx context.Context) (broker.Submission, error) {
-	s := &queueSubmission{q: q, run: queueToken(), res: broker.NewResults(q.name)}
+	s := &queueSubmission{q: q, run: broker.Token(), res: broker.NewResults(q.name)}
 	var err error
 	for give := time.Now().Add(queueRetryFor); ; {
 		s.cons, err = q.js.CreateOrUpdateConsumer(ctx, q.results.CachedInfo().Config.Name, jetstream.ConsumerConfig{
@@ -69,7 +69,7 @@ func (s *queueSubmission) Put(ctx context.Context, item broker.WorkItem) error {
 	m.Header.Set(hdrQueueRun, s.run)
 	m.Header.Set(hdrQueueID, item.ID)
 	for k, v := range item.Meta {
-		m.Header.Set(hdrQueueMeta+k, queueOneLine(v))
+		m.Header.Set(hdrQueueMeta+k, broker.OneLine(v))
 	}
 	_, err := s.q.publish(ctx, m, s.run+"."+item.ID)
 	if err != nil {
