@@ -17,7 +17,7 @@ import (
 
 // pairWith returns a dialed and an accepted Conn over loopback TCP, each
 // with its own options.
-func pairWith(t *testing.T, dialOpts, listenOpts []farpipe.Option) (d, l *farpipe.Conn) {
+func pairWith(t testing.TB, dialOpts, listenOpts []farpipe.Option) (d, l *farpipe.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	ln, err := farpipe.Listen(ctx, "127.0.0.1:0", listenOpts...)
@@ -86,6 +86,10 @@ func TestCompressTransfer(t *testing.T) {
 		{"random", randomBytes(1 << 20), zstd, nil, true, "zstd", 0},
 		// Raw blocks for the random part, compression again at the logs.
 		{"random, then logs", append(randomBytes(1<<20), logLines(4<<20)...), zstd, nil, true, "zstd", 3},
+		// ReadFrom's raw blocks in place: spans that end (4 MiB, then 8),
+		// the encoder again between them and at the logs, reads of every
+		// size (regions at the ring's end smaller than a block).
+		{"random, logs, random in reads of every size", append(append(randomBytes(13<<20), logLines(1<<20)...), randomBytes(5<<20)...), zstd, nil, true, "zstd", 0},
 		{"listener refuses", logLines(1 << 20), zstd, []farpipe.Option{farpipe.WithCompression("none")}, true, "none", 0},
 		{"nobody asks", logLines(1 << 20), nil, nil, false, "none", 0},
 	}
@@ -98,9 +102,12 @@ func TestCompressTransfer(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() {
 				var err error
-				if tc.readFrom {
+				switch {
+				case tc.readFrom && strings.Contains(tc.name, "every size"):
+					_, err = d.ReadFrom(&chunkReader{data: tc.data})
+				case tc.readFrom:
 					_, err = d.ReadFrom(bytes.NewReader(tc.data))
-				} else {
+				default:
 					_, err = d.Write(tc.data)
 				}
 				if err == nil {
@@ -139,6 +146,23 @@ func TestCompressTransfer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// chunkReader returns data in reads of sizes from 1 byte to 300 KiB.
+type chunkReader struct {
+	data []byte
+	i    int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	r.i++
+	size := []int{1, 700, 1500, 4 << 10, 9 << 10, 64 << 10, 300 << 10}[r.i*5%7]
+	n := copy(p, r.data[:min(size, len(r.data))])
+	r.data = r.data[n:]
+	return n, nil
 }
 
 // TestCompressInteractive: a line written through a compressed Conn
