@@ -2,11 +2,9 @@ package farpipe
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -569,116 +567,6 @@ func (z *zwriter) stats(delivered uint64) (written, appDelivered uint64) {
 		written = z.marks[len(z.marks)-1].in
 	}
 	return written, z.base
-}
-
-// zreader decompresses what a session stream delivers.
-type zreader struct {
-	src   zsource
-	abort func(reason string) // ends the session: the stream cannot be decoded
-
-	mu  sync.Mutex
-	dec *zstd.Decoder // made on the first Read: it reads the frame header at once
-	err error         // the decoder's failure, final
-
-	n atomic.Uint64 // decompressed bytes returned
-}
-
-func newZreader(s *session.Session, st *session.Stream) *zreader {
-	return &zreader{src: zsource{r: st}, abort: func(reason string) { s.AbortWith(session.CodeProtocol, reason) }}
-}
-
-// zsource is the stream under the decoder, keeping its last error so that
-// the stream's own errors (io.EOF, an abort, a timeout) are told from the
-// decoder's.
-type zsource struct {
-	r   io.Reader
-	err error
-}
-
-func (s *zsource) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	s.err = err
-	return n, err
-}
-
-func (z *zreader) Read(p []byte) (int, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if err := z.start(); err != nil {
-		return 0, err
-	}
-	n, err := z.dec.Read(p)
-	z.n.Add(uint64(n))
-	return n, z.check(err)
-}
-
-func (z *zreader) WriteTo(w io.Writer) (int64, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if err := z.start(); err != nil {
-		return 0, err
-	}
-	cw := &zcounted{w: w, n: &z.n}
-	n, err := z.dec.WriteTo(cw)
-	if err != nil && cw.err == err {
-		return n, err // w's own error
-	}
-	if err = z.check(err); err == io.EOF {
-		err = nil
-	}
-	return n, err
-}
-
-type zcounted struct {
-	w   io.Writer
-	n   *atomic.Uint64
-	err error
-}
-
-func (c *zcounted) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(uint64(n))
-	c.err = err
-	return n, err
-}
-
-func (z *zreader) start() error {
-	if z.err != nil {
-		return z.err
-	}
-	if z.dec != nil {
-		return nil
-	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1), // no goroutines: it decodes in Read
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(maxDecoderWindow),
-		zstd.WithDecoderMaxMemory(4*maxDecoderWindow))
-	if err == nil {
-		err = dec.Reset(&z.src)
-	}
-	z.dec = dec
-	return z.check(err)
-}
-
-// check turns a decoder error into ErrCompressed, aborting the session;
-// the stream's own errors pass unchanged.
-func (z *zreader) check(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case err == z.src.err || errors.Is(err, io.EOF) && z.src.err == io.EOF:
-		if err != io.EOF {
-			return err // the stream's error: it may not be final (a deadline)
-		}
-		return io.EOF
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) && z.src.err == io.EOF {
-		err = fmt.Errorf("the stream ended in the middle of a block")
-	}
-	z.err = fmt.Errorf("%w (%v): the session was aborted", ErrCompressed, err)
-	z.abort("the compressed stream could not be decoded: " + err.Error())
-	return z.err
 }
 
 // looksCompressible reports whether b's bytes, sampled (entropySamples at
