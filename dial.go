@@ -3,6 +3,7 @@ package farpipe
 import (
 	"context"
 	"net"
+	"strings"
 
 	"github.com/farpipe/farpipe/secure"
 	"github.com/farpipe/farpipe/session"
@@ -40,7 +41,10 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, _, _ := net.SplitHostPort(hostport)
+	host := ""
+	if !transport.IsLocal(addr) {
+		host = serverName(hostport)
+	}
 	tc, err := o.security.ClientTLS(host)
 	if err != nil {
 		return nil, err
@@ -64,4 +68,35 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 		return nil, err
 	}
 	return newConn(s), nil
+}
+
+// serverName is the host of a transport address, which a dialer with
+// certificates expects the listener's certificate to name (and sends as
+// SNI): HOST of HOST:PORT, HOST:PORT/PATH and HOST/PATH (the scheme's
+// default port, as in wss://example.org/farpipe/x), without the brackets of
+// an IPv6 address and without a USER@ in front. "" where the address names
+// no single host (a unix path, several relays).
+func serverName(hostport string) string {
+	if i := strings.IndexAny(hostport, "?#"); i >= 0 {
+		hostport = hostport[:i]
+	}
+	if i := strings.LastIndexByte(hostport, '@'); i >= 0 {
+		hostport = hostport[i+1:] // never a user name or token in SNI
+	}
+	if i := strings.IndexByte(hostport, '/'); i >= 0 {
+		hostport = hostport[:i]
+	}
+	if strings.Contains(hostport, ",") {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		return host
+	}
+	if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
+		return hostport[1 : len(hostport)-1]
+	}
+	if strings.Contains(hostport, ":") {
+		return ""
+	}
+	return hostport
 }

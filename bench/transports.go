@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/farpipe/farpipe/internal/testpki"
 )
 
 // The transports part (go run ./bench -part transports) measures
@@ -21,13 +24,18 @@ import (
 // transportLines are the lines of the transports part, in the order of
 // the report; the first is the one the others are compared with. listen
 // and dial are the addresses of recv --listen and of send, with %d for a
-// free port. A new transport is one line here.
-var transportLines = []struct{ name, listen, dial string }{
-	{"tcp", "127.0.0.1:%d", "127.0.0.1:%d"},
-	{"grpc", "grpc://127.0.0.1:%d", "grpc://127.0.0.1:%d"},
-	{"quic", "quic://127.0.0.1:%d", "quic://127.0.0.1:%d"},
-	{"ws", "ws://127.0.0.1:%d/farpipe/bench", "ws://127.0.0.1:%d/farpipe/bench"},
-	// wss:// needs a certificate the harness would have to make: not measured.
+// free port. A new transport is one line here. A line with pki gets a
+// certificate the harness makes for the run: the listener's as
+// ?cert=FILE&key=FILE, its CA as the dialer's ?ca=FILE.
+var transportLines = []struct {
+	name, listen, dial string
+	pki                bool
+}{
+	{"tcp", "127.0.0.1:%d", "127.0.0.1:%d", false},
+	{"grpc", "grpc://127.0.0.1:%d", "grpc://127.0.0.1:%d", false},
+	{"quic", "quic://127.0.0.1:%d", "quic://127.0.0.1:%d", false},
+	{"ws", "ws://127.0.0.1:%d/farpipe/bench", "ws://127.0.0.1:%d/farpipe/bench", false},
+	{"wss", "wss://127.0.0.1:%d/farpipe/bench", "wss://127.0.0.1:%d/farpipe/bench", true},
 }
 
 // transportNames are the names --peers chooses from in the transports
@@ -72,7 +80,7 @@ func runTransportsPart(ctx context.Context, cfg *config) error {
 	if h.haveTime = missing([]string{timeBin}) == ""; !h.haveTime {
 		h.note("%s is not installed: no CPU or memory figures (apt-get install time, or go run ./bench --install)", timeBin)
 	}
-	for _, p := range h.transportCatalog() {
+	for _, p := range h.transportCatalog(tmp) {
 		if containsName(cfg.peers, p.name) {
 			h.peers = append(h.peers, p)
 		}
@@ -95,17 +103,32 @@ func runTransportsPart(ctx context.Context, cfg *config) error {
 }
 
 // transportCatalog is a farpipe send/recv pair per line of transportLines.
-func (h *harness) transportCatalog() []*peer {
+// The certificates of the lines that want them are files in dir; a line
+// whose certificate cannot be made is left out, with a note.
+func (h *harness) transportCatalog(dir string) []*peer {
 	token := []string{"FARPIPE_TOKEN=" + h.token}
 	var peers []*peer
+	var pki *testpki.PKI
 	for _, l := range transportLines {
+		listenQuery, dialQuery := "", ""
+		if l.pki {
+			if pki == nil {
+				var err error
+				if pki, err = testpki.Make(dir); err != nil {
+					h.note("skipped farpipe over %s: making its certificate: %v", l.name, err)
+					continue
+				}
+			}
+			listenQuery = "?" + url.Values{"cert": {pki.ServerCert}, "key": {pki.ServerKey}}.Encode()
+			dialQuery = "?" + url.Values{"ca": {pki.CAFile}}.Encode()
+		}
 		peers = append(peers, &peer{
 			tool: tool{name: l.name, label: "farpipe over " + l.name, kind: encrypted, farpipe: true, usage: true},
 			recv: func(port int) []string {
-				return []string{h.farpipe, "recv", "--quiet", "--listen", fmt.Sprintf(l.listen, port)}
+				return []string{h.farpipe, "recv", "--quiet", "--listen", fmt.Sprintf(l.listen, port) + listenQuery}
 			},
 			send: func(port int) []string {
-				return []string{h.farpipe, "send", "--wait", "10s", fmt.Sprintf(l.dial, port)}
+				return []string{h.farpipe, "send", "--wait", "10s", fmt.Sprintf(l.dial, port) + dialQuery}
 			},
 			env: token,
 		})

@@ -112,7 +112,7 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 			return 0, 0, io.EOF
 		case s.err != nil:
 			return 0, 0, s.err
-		case isClosed(st.rdDead.wait()):
+		case st.rdDead.Expired():
 			return 0, 0, ErrTimeout
 		}
 		// About to block: acknowledge everything delivered so far, soon.
@@ -124,7 +124,7 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		if l := s.ln; l != nil {
 			// A Read that may time out must not sit in the middle of a
 			// frame: it leaves reading to the readLoop.
-			if l.own.tryRead(!st.rdDead.armed()) {
+			if l.own.tryRead(!st.rdDead.Armed()) {
 				s.mu.Unlock()
 				s.readDirect(l)
 				s.mu.Lock()
@@ -136,7 +136,7 @@ func (st *Stream) readableLocked() (pos, n int, err error) {
 		s.mu.Unlock()
 		select {
 		case <-st.rdWake:
-		case <-st.rdDead.wait():
+		case <-st.rdDead.Wait():
 		case <-s.done:
 		}
 		s.mu.Lock()
@@ -244,7 +244,7 @@ func (st *Stream) writable(check bool, maxUnsent uint64) ([]byte, error) {
 		if check {
 			return nil, nil
 		}
-		if isClosed(st.wrDead.wait()) {
+		if st.wrDead.Expired() {
 			return nil, ErrTimeout
 		}
 		if w.ring == nil {
@@ -266,7 +266,7 @@ func (st *Stream) writable(check bool, maxUnsent uint64) ([]byte, error) {
 		s.mu.Unlock()
 		select {
 		case <-st.wrWake:
-		case <-st.wrDead.wait():
+		case <-st.wrDead.Wait():
 		case <-s.done:
 		}
 		s.mu.Lock()

@@ -36,7 +36,7 @@ import (
 //  4. Session.mu;
 //  5. owner.mu, which calls only the connection's SetReadDeadline.
 //
-// deadline.mu and Acceptor.mu are leaves: nothing is locked under them.
+// A Deadline's lock and Acceptor.mu are leaves: nothing is locked under them.
 type Session struct {
 	cfg    *Config
 	role   wire.Role

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/deadline"
 	"github.com/farpipe/farpipe/wire"
 )
 
@@ -24,7 +25,7 @@ type Stream struct {
 	id uint8
 
 	rdMu, wrMu     sync.Mutex // serialize Reads and Writes
-	rdDead, wrDead deadline
+	rdDead, wrDead deadline.Deadline
 	rdWake, wrWake chan struct{} // cap 1: data arrived / window opened
 
 	// Fields below are guarded by s.mu.
@@ -87,7 +88,6 @@ type recvHalf struct {
 func newStream(s *Session, id uint8) *Stream {
 	return &Stream{
 		s: s, id: id,
-		rdDead: makeDeadline(), wrDead: makeDeadline(),
 		rdWake: make(chan struct{}, 1), wrWake: make(chan struct{}, 1),
 	}
 }
@@ -212,7 +212,7 @@ func (st *Stream) Drain(ctx context.Context) error {
 
 // SetReadDeadline sets the deadline for pending and future Reads.
 func (st *Stream) SetReadDeadline(t time.Time) error {
-	st.rdDead.set(t)
+	st.rdDead.Set(t)
 	st.s.mu.Lock()
 	st.s.kickReaderLocked() // a Read with a deadline must not wait on the connection
 	st.s.mu.Unlock()
@@ -221,7 +221,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for pending and future Writes.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
-	st.wrDead.set(t)
+	st.wrDead.Set(t)
 	return nil
 }
 

@@ -359,7 +359,7 @@ func (f *endpointFlags) listener(ctx context.Context, addr string, opts []farpip
 	}
 	if f.generatedToken && !f.quiet {
 		where := "on the other host"
-		if _, ok := ln.Addr().(*net.TCPAddr); !ok && !transport.IsRendezvous(addr) {
+		if transport.IsLocal(addr) {
 			where = "on this host"
 		}
 		switch {
@@ -381,9 +381,10 @@ func (f *endpointFlags) peerCommand(ln *farpipe.Listener, addr string) string {
 			addr = addr[:i]
 		}
 		u = addr + "#" + ln.Token()
-	} else if host := publicHost(ln.Addr()); host != "" {
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		u = (&url.URL{Scheme: farpipe.Scheme, Host: net.JoinHostPort(host, port), Path: "/", Fragment: ln.Token()}).String()
+	} else if scheme, _, err := transport.Parse(addr); err == nil {
+		if d := dialableURL(scheme, ln.Addr(), ln.Token(), publicHost); d != "" {
+			u = d
+		}
 	}
 	cmd := "farpipe " + f.peerVerb
 	if f.noEncrypt {
@@ -392,13 +393,40 @@ func (f *endpointFlags) peerCommand(ln *farpipe.Listener, addr string) string {
 	return cmd + " " + u
 }
 
-// publicHost returns an address of this machine that another host can
-// probably reach, when addr listens on every interface ("" otherwise).
-func publicHost(addr net.Addr) string {
-	ta, ok := addr.(*net.TCPAddr)
-	if !ok || !ta.IP.IsUnspecified() {
+// dialableURL is the address with token of a listener of transport scheme
+// at addr, with a host the peer can dial, host(), in place of addr's
+// unspecified IP address ("[::]:7000", "0.0.0.0:7000/path"): "" when addr
+// names a host already or host() finds none. Over tcp it is
+// fp://HOST:PORT/#TOKEN, as Listener.URL writes it, and SCHEME://HOST:PORT
+// followed by what addr has after its port, then #TOKEN, over the others.
+func dialableURL(scheme string, addr net.Addr, token string, host func() string) string {
+	s := addr.String()
+	hostPort, rest := s, ""
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		hostPort, rest = s[:i], s[i:]
+	}
+	ip, port, err := net.SplitHostPort(hostPort)
+	if err != nil || net.ParseIP(ip) == nil || !net.ParseIP(ip).IsUnspecified() {
 		return ""
 	}
+	h := host()
+	if h == "" {
+		return ""
+	}
+	hostPort = net.JoinHostPort(h, port)
+	if scheme == transport.DefaultScheme {
+		return (&url.URL{Scheme: farpipe.Scheme, Host: hostPort, Path: "/", Fragment: token}).String()
+	}
+	u := scheme + "://" + hostPort + rest
+	if token != "" {
+		u += "#" + token
+	}
+	return u
+}
+
+// publicHost returns an address of this machine that another host can
+// probably reach ("" if it finds none).
+func publicHost() string {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return ""

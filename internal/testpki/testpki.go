@@ -1,5 +1,6 @@
 // Package testpki makes a throwaway certificate authority and two leaf
-// certificates it signed, as PEM files, for tests of mutual TLS.
+// certificates it signed, as PEM files, for tests of mutual TLS and wss://
+// (and for the bench harness, through Make).
 package testpki
 
 import (
@@ -31,13 +32,23 @@ type PKI struct {
 }
 
 // New makes a CA (ECDSA P-256, valid for an hour) with a server and a
-// client certificate.
+// client certificate, in a temporary directory of t.
 func New(t testing.TB) *PKI {
 	t.Helper()
-	p := &PKI{dir: t.TempDir()}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := Make(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return p
+}
+
+// Make is New outside a test (the bench harness): it writes the files into
+// dir.
+func Make(dir string) (*PKI, error) {
+	p := &PKI{dir: dir}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -50,25 +61,40 @@ func New(t testing.TB) *PKI {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if p.caCert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p.caKey = key
-	p.CAFile = p.write(t, "ca.pem", "CERTIFICATE", der)
-	p.ServerCert, p.ServerKey = p.Leaf(t, "server", x509.ExtKeyUsageServerAuth)
-	p.ClientCert, p.ClientKey = p.Leaf(t, "client", x509.ExtKeyUsageClientAuth)
-	return p
+	if p.CAFile, err = p.write("ca.pem", "CERTIFICATE", der); err != nil {
+		return nil, err
+	}
+	if p.ServerCert, p.ServerKey, err = p.MakeLeaf("server", x509.ExtKeyUsageServerAuth); err != nil {
+		return nil, err
+	}
+	if p.ClientCert, p.ClientKey, err = p.MakeLeaf("client", x509.ExtKeyUsageClientAuth); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Leaf makes another certificate signed by the CA, for usage; a server
 // certificate is valid for 127.0.0.1 and localhost.
 func (p *PKI) Leaf(t testing.TB, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certFile, keyFile, err := p.MakeLeaf(name, usage)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// MakeLeaf is Leaf outside a test.
+func (p *PKI) MakeLeaf(name string, usage x509.ExtKeyUsage) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
 	}
 	p.serial++
 	tmpl := &x509.Certificate{
@@ -85,20 +111,22 @@ func (p *PKI) Leaf(t testing.TB, name string, usage x509.ExtKeyUsage) (certFile,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "PRIVATE KEY", kder)
+	if certFile, err = p.write(name+".pem", "CERTIFICATE", der); err != nil {
+		return "", "", err
+	}
+	if keyFile, err = p.write(name+"-key.pem", "PRIVATE KEY", kder); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
 }
 
-func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
-	t.Helper()
+func (p *PKI) write(name, typ string, der []byte) (string, error) {
 	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }

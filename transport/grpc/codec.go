@@ -2,8 +2,6 @@ package grpc
 
 import (
 	"fmt"
-	"sync"
-	"time"
 
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
@@ -62,58 +60,4 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	m.in = data.Reader() // takes its own references
 	return nil
-}
-
-// deadline is a read or write deadline: wait returns a channel that is
-// closed once the deadline has passed (the recipe of net.Pipe).
-type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{} // closed when the deadline passes
-}
-
-func newDeadline() *deadline { return &deadline{cancel: make(chan struct{})} }
-
-// set sets the deadline; the zero time means none.
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for its close
-	}
-	d.timer = nil
-	closed := isClosed(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		c := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(c) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-// wait returns a channel closed when the deadline passes.
-func (d *deadline) wait() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
-}
-
-func isClosed(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }

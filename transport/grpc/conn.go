@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/deadline"
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
 )
@@ -91,7 +92,7 @@ type conn struct {
 	once    sync.Once
 	lingerT *time.Timer
 
-	rdl, wdl *deadline
+	rdl, wdl deadline.Deadline
 
 	wmu     sync.Mutex
 	wclosed bool
@@ -113,8 +114,6 @@ func newConn(st stream, local, remote net.Addr) *conn {
 		rq:    make(chan *mem.Reader, queued),
 		eof:   make(chan struct{}),
 		rdone: make(chan struct{}),
-		rdl:   newDeadline(),
-		wdl:   newDeadline(),
 	}
 }
 
@@ -260,7 +259,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	switch {
 	case isClosed(c.done):
 		return 0, errClosed
-	case isClosed(c.rdl.wait()):
+	case c.rdl.Expired():
 		return 0, os.ErrDeadlineExceeded
 	}
 	if c.cur == nil {
@@ -279,7 +278,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 		case <-c.done:
 			return 0, errClosed
-		case <-c.rdl.wait():
+		case <-c.rdl.Wait():
 			return 0, os.ErrDeadlineExceeded
 		}
 	}
@@ -303,7 +302,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			return n, errWriteClosed
 		case isClosed(c.wdone):
 			return n, c.writeErr()
-		case isClosed(c.wdl.wait()):
+		case c.wdl.Expired():
 			return n, os.ErrDeadlineExceeded
 		case len(p) == 0:
 			return n, nil
@@ -318,7 +317,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			data.Free()
 		case <-c.wdone:
 			data.Free()
-		case <-c.wdl.wait():
+		case <-c.wdl.Wait():
 			data.Free()
 		}
 	}
@@ -371,17 +370,27 @@ func (c *conn) LocalAddr() net.Addr  { return c.local }
 func (c *conn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *conn) SetDeadline(t time.Time) error {
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return nil
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return nil
 }
 
 func (c *conn) SetWriteDeadline(t time.Time) error {
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return nil
+}
+
+// isClosed reports whether c is closed, without blocking.
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
