@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/amqp"  // amqp:// (streams only: no work queue yet)
+	_ "github.com/farpipe/farpipe/broker/amqp"  // the amqp:// work queues
 	_ "github.com/farpipe/farpipe/broker/kafka" // the kafka:// work queues
 	_ "github.com/farpipe/farpipe/broker/nats"  // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
@@ -94,7 +94,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 	if err != nil {
 		return usagef("worker: cannot run %s: %v", argv[0], err)
 	}
-	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait, Replicas: f.replicas})
+	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait, Replicas: f.replicas, Slots: f.jobs})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			return cerr
