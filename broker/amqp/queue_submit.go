@@ -3,8 +3,8 @@ package amqp
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 
 	amqp "github.com/rabbitmq/amqp091-go"
