@@ -48,7 +48,9 @@ other workers after --ack-wait; a chunk that runs twice has its output
 written once. A worker keeps trying while the relay is away.
 
 A queue may also be kafka://BROKER[:PORT][,BROKER...]/QUEUE: Kafka 4.2 or later,
-with share groups (see docs/workers.md).
+with share groups, or amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]/QUEUE: a RabbitMQ
+quorum queue, where a dead worker's chunks go back when its connection
+closes and --ack-wait does nothing (see docs/workers.md).
 
 SIGINT and SIGTERM stop taking chunks: running commands get the signal, their
 chunks go back on the queue for other workers, and the worker exits 130/143.
