@@ -105,6 +105,8 @@ type workQueue struct {
 
 	runMu sync.Mutex
 	runs  map[string]bool // whether a run's results queue exists
+
+	beforeAck func() // tests: called by Finish between the result and the ack
 }
 
 // consumer is the channel on which the workers of a process consume the

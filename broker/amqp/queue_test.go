@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
+	fpamqp "github.com/farpipe/farpipe/broker/amqp"
 )
 
 // The work queue's tests, modeled on broker/nats's and broker/kafka's;
@@ -210,6 +211,47 @@ func TestQueueDeadWorker(t *testing.T) {
 				t.Fatalf("got %q from %s", got, r.Worker)
 			}
 		})
+	}
+}
+
+// TestQueueRunTwiceDeduped: a worker that dies after storing a result and
+// before acking its item has the item run again by another; the producer
+// gets the first result only.
+func TestQueueRunTwiceDeduped(t *testing.T) {
+	needRabbit(t)
+	t.Parallel()
+	addr := newAddr()
+	prod, w1, w2 := openQueue(t, addr, 1, "map"), openQueue(t, addr, 1, "w1"), openQueue(t, addr, 1, "w2")
+	fpamqp.SetBeforeAck(w1, func() { w1.Close() }) // dies before the ack
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sub, err := prod.Submit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range []broker.Queue{w1, w2} {
+		w, err := q.Take(ctx)
+		if err != nil || w.Item().ID != "a" {
+			t.Fatalf("worker %d took %v, %v", i+1, w, err)
+		}
+		fmt.Fprintf(w, "run %d", i)
+		if err := w.Finish(ctx, broker.WorkStatus{}); (err != nil) != (i == 0) {
+			t.Fatalf("worker %d: Finish returned %v", i+1, err)
+		}
+	}
+	r, err := sub.Result(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(r.Output); string(got) != "run 0" {
+		t.Fatalf("got %q, want the first result", got)
+	}
+	if _, err := sub.Result(ctx, "a"); err == nil {
+		t.Fatal("a second result of the same item was handed out")
 	}
 }
 

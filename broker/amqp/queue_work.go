@@ -141,6 +141,9 @@ func (w *queueWork) Finish(ctx context.Context, st broker.WorkStatus) error {
 		w.forget()
 	}
 	w.token = "" // the parts are the result's now: GiveBack keeps them
+	if w.q.beforeAck != nil {
+		w.q.beforeAck()
+	}
 	if err := w.settle(func() error { return w.d.Ack(false) }); err != nil {
 		return fmt.Errorf("farpipe: queue %s: the result is stored but the item could not be taken off the queue (it will run again, and its second result be dropped): %w", w.q.name, err)
 	}
