@@ -96,6 +96,10 @@ type QueueOptions struct {
 	// Replicas is how many copies of the queue a broker cluster keeps
 	// when this opening creates it (0: one).
 	Replicas int
+	// Slots is how many items the worker runs at once (its -j): a driver
+	// whose broker pushes items (RabbitMQ's prefetch) lets a worker hold
+	// at most that many taken and not finished (0: one).
+	Slots int
 }
 
 // QueueOpener opens the queue at addr for a driver.

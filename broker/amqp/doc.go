@@ -1,6 +1,7 @@
 // Package amqp is the broker driver for RabbitMQ (AMQP 0.9.1, through
 // github.com/rabbitmq/amqp091-go): streams of records in RabbitMQ stream
-// queues. It registers the schemes amqp and amqps:
+// queues, and work queues (broker.Queue) in quorum queues, described in
+// queue.go and docs/workers.md. It registers the schemes amqp and amqps:
 //
 //	import _ "github.com/farpipe/farpipe/broker/amqp"
 //

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
-	_ "github.com/farpipe/farpipe/broker/amqp"  // amqp:// (streams only: no work queue yet)
+	_ "github.com/farpipe/farpipe/broker/amqp"  // the amqp:// work queues
 	_ "github.com/farpipe/farpipe/broker/kafka" // the kafka:// work queues
 	_ "github.com/farpipe/farpipe/broker/nats"  // the nats:// work queues
 	"github.com/farpipe/farpipe/flow"
@@ -48,7 +48,9 @@ other workers after --ack-wait; a chunk that runs twice has its output
 written once. A worker keeps trying while the relay is away.
 
 A queue may also be kafka://BROKER[:PORT][,BROKER...]/QUEUE: Kafka 4.2 or later,
-with share groups (see docs/workers.md).
+with share groups, or amqp[s]://[USER:PASS@]HOST[:PORT][/VHOST]/QUEUE: a RabbitMQ
+quorum queue, where a dead worker's chunks go back when its connection
+closes and --ack-wait does nothing (see docs/workers.md).
 
 SIGINT and SIGTERM stop taking chunks: running commands get the signal, their
 chunks go back on the queue for other workers, and the worker exits 130/143.
@@ -94,7 +96,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 	if err != nil {
 		return usagef("worker: cannot run %s: %v", argv[0], err)
 	}
-	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait, Replicas: f.replicas})
+	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{AckWait: f.ackWait, Replicas: f.replicas, Slots: f.jobs})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
 			return cerr
