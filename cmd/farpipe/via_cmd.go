@@ -39,7 +39,7 @@ commands. The token, --no-encrypt and the certificates work as for send.
 func addVia(cmd *cobra.Command, f *mapFlags) {
 	v := &viaFlags{ep: endpointFlags{peerVerb: "exec"}} // the side of connect
 	fl := cmd.Flags()
-	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers), or on the workers of the queue nats://RELAY/QUEUE`)
+	fl.StringArrayVar(&v.addrs, "via", nil, `run each chunk on the "farpipe exec --listen" server at ADDR (repeat for several servers), or on the workers of the queue nats://RELAY/QUEUE, kafka://BROKER/TOPIC or amqp://HOST/QUEUE`)
 	fl.IntVar(&v.replicas, "replicas", 1, "--via nats://RELAY/QUEUE: copies of the queue's streams in a NATS cluster, when map creates them")
 	fl.StringVar(&v.ep.tokenFile, "token-file", "", "--via: read the shared token from this file (default: $FARPIPE_TOKEN or the fp:// address)")
 	fl.BoolVar(&v.ep.noEncrypt, "no-encrypt", false, "--via: do not encrypt (trusted networks only)")

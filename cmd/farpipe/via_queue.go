@@ -18,13 +18,15 @@ import (
 // queue at once. Memory is about three times that many blocks.
 const queueWindow = 8
 
-const viaQueueHelp = `With --via nats://RELAY[:PORT]/QUEUE, each chunk goes on the work queue
-QUEUE of a relay (or any NATS server with JetStream), where "farpipe worker"
-processes on any number of hosts take them, run their own command and send
-the outputs back (give no CMD). --jobs (default 8) chunks are out on the
-queue at once. A chunk whose worker dies goes to another worker; a chunk that
-ran twice is written once. A chunk is at most one message of the relay
-(1 MiB by default): --block is cut to fit, and a chunk of longer records fails.
+const viaQueueHelp = `With --via QUEUE, a work queue nats://RELAY[:PORT]/QUEUE (a relay, or any
+NATS server with JetStream), kafka://BROKER[,BROKER]/TOPIC or
+amqp://[USER:PASS@]HOST[:PORT][/VHOST]/QUEUE (RabbitMQ), each chunk goes on
+the queue, where "farpipe worker" processes on any number of hosts take
+them, run their own command and send the outputs back (give no CMD). --jobs
+(default 8) chunks are out on the queue at once. A chunk whose worker dies
+goes to another worker; a chunk that ran twice is written once. A chunk is at
+most one message of the broker (1 MiB by default on a relay): --block is cut
+to fit, and a chunk of longer records fails.
 
 `
 
