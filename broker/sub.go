@@ -57,6 +57,9 @@ func Sub(ctx context.Context, s Stream, w io.Writer, o SubOptions) (SubStats, er
 			return SubStats{}, err
 		}
 	}
+	if o.Checkpoint != nil {
+		o.Replay = true // the checkpoint skips what was written
+	}
 	sub, err := s.Subscribe(ctx, o.SubConfig)
 	if err != nil {
 		return SubStats{}, err
