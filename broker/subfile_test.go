@@ -345,6 +345,75 @@ func TestSubFileOpen(t *testing.T) {
 	if got, _ := os.ReadFile(other); string(got) != "kept\nnew\n" {
 		t.Errorf("the file holds %q, want %q", got, "kept\nnew\n")
 	}
+
+	// The journal: a torn or damaged last line is not taken, the line
+	// before it is; past journalMax it is rewritten with its last line.
+	sf, err = OpenSubFile(other, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10000 {
+		sf.Write([]byte("x"))
+		if err := sf.Save(Written{High: uint64(i + 2), Holes: []uint64{1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sf.Close()
+	if fi, err := os.Stat(other + SubFileSuffix); err != nil || fi.Size() > journalMax {
+		t.Errorf("after 10,000 saves the checkpoint is %v bytes (%v), want at most %d", fi.Size(), err, journalMax)
+	}
+	j, _ := os.OpenFile(other+SubFileSuffix, os.O_WRONLY|os.O_APPEND, 0)
+	j.Write([]byte("00000000 {\"farpipe_sub\":1,\"length\":1}\n{\"torn"))
+	j.Close()
+	os.WriteFile(other, append([]byte("kept\nnew\n"), bytes.Repeat([]byte("x"), 10000+5)...), 0o644)
+	sf, err = OpenSubFile(other, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := sf.Written(); w.High != 10001 || sf.Size() != 9+10000 {
+		t.Errorf("after a damaged line and a torn one, Written = %+v and the size %d, want high 10001 and %d bytes", w, sf.Size(), 9+10000)
+	}
+	sf.Close()
+
+	// With Sync: the same, synced.
+	synced := filepath.Join(dir, "synced")
+	scfg := SubFileConfig{Stream: "nats://r/s", Durable: "d", Sync: true}
+	for _, rec := range []string{"a\n", "b\n"} {
+		sf, err = OpenSubFile(synced, scfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf.Write([]byte(rec))
+		if err := sf.Save(Written{High: uint64(len(rec))}); err != nil {
+			t.Fatal(err)
+		}
+		sf.Write([]byte("unsaved\n"))
+		sf.Close()
+	}
+	if got, _ := os.ReadFile(synced); string(got) != "a\nb\nunsaved\n" {
+		t.Errorf("with Sync the file holds %q, want %q", got, "a\nb\nunsaved\n")
+	}
+}
+
+// BenchmarkSubFileSave: the cost of a checkpoint, paid once per message
+// written (go test -bench SubFileSave ./broker).
+func BenchmarkSubFileSave(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			sf, err := OpenSubFile(filepath.Join(b.TempDir(), "out"), SubFileConfig{Stream: "nats://r/s", Durable: "d", Sync: sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sf.Close()
+			rec := bytes.Repeat([]byte("x"), 64)
+			for i := 0; b.Loop(); i++ {
+				sf.Write(rec)
+				if err := sf.Save(Written{High: uint64(i), Holes: []uint64{uint64(i / 2)}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 func TestWithoutLogin(t *testing.T) {
