@@ -46,11 +46,14 @@
 // Sub acknowledges a message only after its records were written to the
 // output, and never writes a message delivered again (after a lost
 // acknowledgement) twice. A durable subscriber (SubConfig.Durable) that
-// stops resumes after the last message it acknowledged. One window stays:
-// a subscriber killed (SIGKILL, power loss) after writing a message and
-// before its acknowledgement reached the broker writes that message again
-// when restarted. An interrupted Sub (context cancelled) acknowledges what
-// it wrote before returning.
+// stops resumes after the last message it acknowledged. On an output that
+// cannot take back bytes one window stays: a subscriber killed (SIGKILL,
+// power loss) after writing a message and before its acknowledgement
+// reached the broker writes that message again when restarted. A SubFile
+// (SubOptions.Checkpoint) closes it: the file's length and the messages
+// written are saved beside it before each acknowledgement, and a restart
+// cuts the file back and skips what was written. An interrupted Sub
+// (context cancelled) acknowledges what it wrote before returning.
 //
 // Every function is context-first and every goroutine a Stream starts ends
 // with its Close.

@@ -21,6 +21,11 @@ type SubOptions struct {
 	// stream not yet delivered to this subscriber (Delivery.Pending): live
 	// counts for metrics. It must not block.
 	Progress func(st SubStats, pending uint64)
+	// Checkpoint, if not nil, keeps which messages' records were written
+	// beside the output: Sub skips the messages it says were written, and
+	// saves it after writing (and flushing) records and before
+	// acknowledging their messages (SubFile).
+	Checkpoint Checkpoint
 }
 
 // DefaultMaxRecord is SubOptions.MaxRecord's default.
@@ -52,12 +57,18 @@ func Sub(ctx context.Context, s Stream, w io.Writer, o SubOptions) (SubStats, er
 			return SubStats{}, err
 		}
 	}
+	if o.Checkpoint != nil {
+		o.Replay = true // the checkpoint skips what was written
+	}
 	sub, err := s.Subscribe(ctx, o.SubConfig)
 	if err != nil {
 		return SubStats{}, err
 	}
 	defer sub.Close()
 	r := &reader{o: o, bw: bufio.NewWriterSize(w, 64<<10), partial: map[string]*partial{}, seen: newSeen(1 << 16)}
+	if o.Checkpoint != nil {
+		r.done = newDone(o.Checkpoint.Written())
+	}
 	for {
 		d, err := sub.Next(ctx)
 		if err == io.EOF {
@@ -81,6 +92,7 @@ type reader struct {
 	bw      *bufio.Writer
 	partial map[string]*partial // records in pieces, by publisher
 	seen    *seen
+	done    *done // with a Checkpoint: the messages written, this run and before
 	recs    [][]byte
 	stats   SubStats
 }
@@ -100,6 +112,15 @@ func (r *reader) deliver(ctx context.Context, d Delivery) error {
 		}
 		return nil
 	}
+	if r.done != nil {
+		if r.done.has(d.Pos) { // written before Sub started
+			r.stats.Again++
+			r.seen.add(d.Pos, true)
+			_ = d.Ack(ctx)
+			return nil
+		}
+		r.done.take(d.Pos)
+	}
 	h, recs, err := Unpack(d.Data, r.recs[:0])
 	r.recs = recs[:0]
 	if err != nil {
@@ -107,7 +128,9 @@ func (r *reader) deliver(ctx context.Context, d Delivery) error {
 	}
 	p := r.partial[d.Publisher]
 	if p != nil && (!h.Cont || h.Rec != p.rec || h.Off != uint64(len(p.data))) {
-		r.drop(ctx, d.Publisher) // its publisher never finished it
+		if err := r.drop(ctx, d.Publisher); err != nil { // its publisher never finished it
+			return err
+		}
 		p = nil
 	}
 	if h.Cont || h.More {
@@ -117,6 +140,9 @@ func (r *reader) deliver(ctx context.Context, d Delivery) error {
 		return err
 	}
 	r.seen.add(d.Pos, true)
+	if err := r.save(d.Pos); err != nil {
+		return err
+	}
 	return r.ack(ctx, d)
 }
 
@@ -125,6 +151,9 @@ func (r *reader) piece(ctx context.Context, d Delivery, h Header, data []byte, p
 	if p == nil {
 		if h.Cont { // its beginning is before where this subscription started
 			r.seen.add(d.Pos, true)
+			if r.done != nil {
+				r.done.put(d.Pos) // nothing to write: saved with the next message written
+			}
 			return r.ack(ctx, d)
 		}
 		p = &partial{rec: h.Rec}
@@ -145,6 +174,14 @@ func (r *reader) piece(ctx context.Context, d Delivery, h Header, data []byte, p
 	}
 	for _, pd := range p.ds {
 		r.seen.add(pd.Pos, true)
+		if r.done != nil {
+			r.done.put(pd.Pos)
+		}
+	}
+	if err := r.save(); err != nil {
+		return err
+	}
+	for _, pd := range p.ds {
 		if err := r.ack(ctx, pd); err != nil {
 			return err
 		}
@@ -154,13 +191,38 @@ func (r *reader) piece(ctx context.Context, d Delivery, h Header, data []byte, p
 
 // drop forgets the unfinished record of publisher and acknowledges its
 // pieces: its publisher went on with other records.
-func (r *reader) drop(ctx context.Context, publisher string) {
+func (r *reader) drop(ctx context.Context, publisher string) error {
 	p := r.partial[publisher]
 	delete(r.partial, publisher)
 	for _, pd := range p.ds {
 		r.seen.add(pd.Pos, true)
+		if r.done != nil {
+			r.done.put(pd.Pos)
+		}
+	}
+	if err := r.save(); err != nil {
+		return err
+	}
+	for _, pd := range p.ds {
 		_ = pd.Ack(ctx)
 	}
+	return nil
+}
+
+// save marks the messages at pos as written and saves the checkpoint,
+// when there is one: after their records were flushed to the output and
+// before they are acknowledged.
+func (r *reader) save(pos ...uint64) error {
+	if r.done == nil {
+		return nil
+	}
+	for _, p := range pos {
+		r.done.put(p)
+	}
+	if err := r.o.Checkpoint.Save(r.done.written()); err != nil {
+		return fmt.Errorf("farpipe: saving what sub wrote: %w", err)
+	}
+	return nil
 }
 
 // write writes records and flushes them to the output.

@@ -38,6 +38,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 		{"FanIn", testFanIn},
 		{"RestartSameID", testRestart},
 		{"Durable", testDurable},
+		{"SubFile", testSubFile},
 		{"From", testFrom},
 		{"Follow", testFollow},
 		{"Full", testFull},

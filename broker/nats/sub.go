@@ -61,7 +61,7 @@ func (s *Stream) consumer(ctx context.Context, cfg broker.SubConfig) (jetstream.
 	if cfg.Durable != "" {
 		c, err := s.s.Consumer(ctx, cfg.Durable)
 		if err == nil {
-			return s.resume(ctx, c)
+			return s.resume(ctx, c, cfg.Replay)
 		}
 		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, fmt.Errorf("farpipe: consumer %s of stream %s: %w", cfg.Durable, s.name, err)
@@ -105,10 +105,11 @@ func (s *Stream) consumer(ctx context.Context, cfg broker.SubConfig) (jetstream.
 // consumer is reset to the floor, so that they come again at once and in
 // order. (When some later messages were acknowledged, as the pieces of a
 // record wait for their last piece, a reset would deliver those again:
-// the consumer is left to redeliver after AckWait.)
-func (s *Stream) resume(ctx context.Context, c jetstream.Consumer) (jetstream.Consumer, error) {
+// the consumer is left to redeliver after AckWait, unless replay says that
+// the subscriber skips what it wrote already: a checkpoint.)
+func (s *Stream) resume(ctx context.Context, c jetstream.Consumer, replay bool) (jetstream.Consumer, error) {
 	ci := c.CachedInfo()
-	if ci.NumAckPending == 0 || ci.Delivered.Stream-ci.AckFloor.Stream != uint64(ci.NumAckPending) {
+	if ci.NumAckPending == 0 || !replay && ci.Delivered.Stream-ci.AckFloor.Stream != uint64(ci.NumAckPending) {
 		return c, nil
 	}
 	if _, err := s.s.ResetConsumer(ctx, ci.Name); err != nil {

@@ -42,6 +42,8 @@ func TestPubSubUsage(t *testing.T) {
 		{"sub", "--durable", "x.y", addr},
 		{"sub", "--group", "a", "--durable", "b", addr},
 		{"sub", "--max-pending", "0", addr},
+		{"sub", "-o", "out.txt", addr},
+		{"sub", "--sync", "--durable", "d", addr},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			res := start(t, command(t, args...), strings.NewReader(""))()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -15,10 +16,11 @@ import (
 )
 
 type subFlags struct {
-	from, durable, maxRecord string
-	group                    string // --group: the Kafka spelling of --durable
-	follow, label, verbose   bool
-	maxPending               int
+	from, durable, maxRecord     string
+	group                        string // --group: the Kafka spelling of --durable
+	output                       string // -o FILE
+	follow, label, verbose, sync bool
+	maxPending                   int
 }
 
 func newSubCmd() *cobra.Command {
@@ -34,9 +36,17 @@ With --durable NAME (or --group NAME: the consumer group on Kafka) the
 broker keeps the subscriber's place: sub acknowledges
 a message only after writing its records out, so a sub started again with
 the same NAME (after an interruption, a crash, a lost relay) goes on right
-after the last record it wrote. One window stays: a sub killed with SIGKILL
-between writing a message and its acknowledgement writes that message's
-records again. One sub at a time per NAME. --from applies when NAME is new.
+after the last record it wrote. One sub at a time per NAME. --from
+applies when NAME is new.
+
+On standard output one window stays: a sub killed with SIGKILL between
+writing a message and its acknowledgement writes that message's records
+again. -o FILE (with --durable) closes it: sub appends the records to
+FILE and, before each acknowledgement, saves FILE's length and the
+messages written in FILE.farpipe-sub; started again, it cuts FILE back to
+that length and skips what was written, so that FILE holds every record
+exactly once across SIGKILL. --sync also syncs FILE and the checkpoint to
+storage before each acknowledgement, for a crash of the machine (slower).
 
 The stream must exist: pub makes it (with its settings).
 
@@ -51,7 +61,8 @@ or the first one stored at TIME (2026-01-02T15:04:05Z) or that long ago (90m).
 		Example: `  farpipe sub --follow --label nats://relay:4222/logs > all.log
   farpipe sub --durable archiver nats://relay/logs | gzip >> archive.gz
   farpipe sub --from 1h nats://relay/logs | grep ERROR
-  farpipe sub --follow --group archiver kafka://k1:9092,k2:9092/logs > logs.txt`,
+  farpipe sub --follow --group archiver kafka://k1:9092,k2:9092/logs > logs.txt
+  farpipe sub --follow --durable archiver -o logs.txt amqp://rabbit/logs`,
 		Args: exactlyOneStream("farpipe sub nats://relay:4222/logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSub(cmd.Context(), &f, args[0])
@@ -65,6 +76,8 @@ or the first one stored at TIME (2026-01-02T15:04:05Z) or that long ago (90m).
 	fl.BoolVar(&f.label, "label", false, "start each record with its publisher's name (pub --id) and a tab")
 	fl.IntVar(&f.maxPending, "max-pending", broker.DefaultMaxPending, "messages the relay may send before sub acknowledges them")
 	fl.StringVar(&f.maxRecord, "max-record", humanize.IBytes(broker.DefaultMaxRecord), "the largest record sub joins from pieces")
+	fl.StringVarP(&f.output, "output", "o", "", "append the records to FILE, exactly once across restarts and SIGKILL (needs --durable; checkpoint in FILE.farpipe-sub)")
+	fl.BoolVar(&f.sync, "sync", false, "with -o: sync FILE and its checkpoint to storage before each acknowledgement (survives a crash of the machine)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print what was written on stderr")
 	return cmd
 }
@@ -112,14 +125,30 @@ func runSub(ctx context.Context, f *subFlags, addr string) error {
 			return usagef("%v", trimPrefix(err))
 		}
 	}
+	if f.output != "" && f.durable == "" {
+		return usagef("-o %s needs --durable NAME (or --group NAME): the broker must keep sub's place for a restart to go on where the file ends", f.output)
+	}
+	if f.sync && f.output == "" {
+		return usagef("--sync syncs the file of -o FILE: give -o FILE")
+	}
 	sc.Durable, sc.Follow, sc.MaxPending = f.durable, f.follow, f.maxPending
 	s, err := openStream(ctx, addr, broker.StreamConfig{Existing: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	o := broker.SubOptions{SubConfig: sc, Label: f.label, MaxRecord: int(maxRecord), Progress: obs.subProgress()}
+	var out io.Writer = os.Stdout
+	if f.output != "" {
+		sf, err := broker.OpenSubFile(f.output, broker.SubFileConfig{Stream: addr, Durable: f.durable, Sync: f.sync})
+		if err != nil {
+			return err
+		}
+		defer sf.Close()
+		out, o.Checkpoint = sf, sf
+	}
 	start := time.Now()
-	st, err := broker.Sub(ctx, s, os.Stdout, broker.SubOptions{SubConfig: sc, Label: f.label, MaxRecord: int(maxRecord), Progress: obs.subProgress()})
+	st, err := broker.Sub(ctx, s, out, o)
 	if f.verbose {
 		secs := time.Since(start).Seconds()
 		logEvent(evEnd, fmt.Sprintf("sub: wrote %d records (%s) of %d messages in %.2f s; %d delivered again and not written twice",
