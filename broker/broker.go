@@ -146,12 +146,11 @@ type SubConfig struct {
 	// MaxPending bounds the messages delivered and not yet acknowledged;
 	// 0 means DefaultMaxPending.
 	MaxPending int
-	// Replay, for a durable subscriber that recognizes the messages it
-	// wrote already (Sub sets it with SubOptions.Checkpoint), has a
-	// resumed consumer deliver every message after its acknowledgement
-	// floor again, in order, those acknowledged after the floor too,
-	// rather than the unacknowledged ones later, after newer ones (which
-	// would separate the pieces of a record).
+	// Replay, for a durable subscriber (Sub sets it for every durable
+	// name), has a resumed consumer deliver every message after its
+	// acknowledgement floor again, in order, those acknowledged after the
+	// floor too, rather than the unacknowledged ones later, after newer
+	// ones (which would separate the pieces of a record and lose it).
 	Replay bool
 }
 

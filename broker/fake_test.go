@@ -25,7 +25,9 @@ type memStream struct {
 	// hold, when it says so, keeps a message back and stores it after
 	// the next one: out of the order sent, as JetStream may in a failover.
 	hold func() bool
-	held *heldMsg
+	// subCfg is the configuration of the last Subscribe.
+	subCfg SubConfig
+	held   *heldMsg
 	// list makes its publishers StoredListers; removed counts the
 	// messages Truncate removed (that a live subscriber may have seen).
 	list    bool
@@ -126,7 +128,10 @@ func (p memListPub) StoredAfter(_ context.Context, after uint64, limit int) ([]S
 	return got, nil
 }
 
-func (s *memStream) Subscribe(context.Context, SubConfig) (Subscription, error) {
+func (s *memStream) Subscribe(_ context.Context, cfg SubConfig) (Subscription, error) {
+	s.mu.Lock()
+	s.subCfg = cfg
+	s.mu.Unlock()
 	return &memSub{s: s}, nil
 }
 
@@ -166,28 +171,47 @@ func (m *memSub) Next(context.Context) (Delivery, error) {
 // TestPubSubFaults: messages the broker does not confirm are sent again,
 // in order, and stored once; messages delivered twice are written once.
 func TestPubSubFaults(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(1, 2)) // called under memStream.mu
-	never := func(int) (bool, bool) { return false, false }
+	never := func(*rand.Rand) func(int) (bool, bool) { return nil }
+	every := func(n int, store bool) func(*rand.Rand) func(int) (bool, bool) {
+		return func(rnd *rand.Rand) func(int) (bool, bool) {
+			return func(int) (bool, bool) { return rnd.IntN(n) == 0, store }
+		}
+	}
+	sometimes := func(rnd *rand.Rand) func() bool { return func() bool { return rnd.IntN(20) == 0 } }
 	for _, tt := range []struct {
 		name string
-		fail func(int) (bool, bool)
-		hold func() bool
+		fail func(*rand.Rand) func(int) (bool, bool)
+		hold func(*rand.Rand) func() bool
 		list bool // the publisher lists what it stored
 	}{
 		{"no faults", never, nil, false},
-		{"lost", func(int) (bool, bool) { return rnd.IntN(10) == 0, false }, nil, false},
-		{"stored, confirmation lost", func(int) (bool, bool) { return rnd.IntN(10) == 0, true }, nil, false},
-		{"stored out of order", never, func() bool { return rnd.IntN(20) == 0 }, false},
-		{"lost, listed", func(int) (bool, bool) { return rnd.IntN(10) == 0, false }, nil, true},
-		{"stored, confirmation lost, listed", func(int) (bool, bool) { return rnd.IntN(10) == 0, true }, nil, true},
-		{"stored out of order, listed", never, func() bool { return rnd.IntN(20) == 0 }, true},
+		{"lost", every(20, false), nil, false},
+		{"stored, confirmation lost", every(20, true), nil, false},
+		{"stored out of order", never, sometimes, false},
+		{"lost, listed", every(20, false), nil, true},
+		{"stored, confirmation lost, listed", every(20, true), nil, true},
+		{"stored out of order, listed", never, sometimes, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Faults at random, each subtest its own source: a lost message
+			// has the publisher send the window again, with a backoff of up
+			// to 2 s when nothing progressed, so the rate is kept low
+			// enough for the test to end in seconds.
+			rnd := rand.New(rand.NewPCG(1, 2)) // called under memStream.mu
+			fail := tt.fail(rnd)
+			if fail == nil {
+				fail = func(int) (bool, bool) { return false, false }
+			}
+			var hold func() bool
+			if tt.hold != nil {
+				hold = tt.hold(rnd)
+			}
 			var in bytes.Buffer
 			for i := range 600 {
 				fmt.Fprintf(&in, "record %d %s\n", i, bytes.Repeat([]byte("x"), i%300))
 			}
-			s := &memStream{ids: map[string]bool{}, fail: tt.fail, hold: tt.hold, list: tt.list, again: func(p uint64) bool { return p%4 == 0 }}
+			s := &memStream{ids: map[string]bool{}, fail: fail, hold: hold, list: tt.list, again: func(p uint64) bool { return p%4 == 0 }}
 			ctx := context.Background()
 			var storedRecs, storedBytes atomic.Uint64 // PubConfig.Stored's live counts
 			st, err := Pub(ctx, s, bytes.NewReader(in.Bytes()), PubConfig{ID: "p", MaxMessage: 256, MaxInFlight: 8,
@@ -217,5 +241,21 @@ func TestPubSubFaults(t *testing.T) {
 			}
 			t.Logf("%d messages removed and sent again", s.removed)
 		})
+	}
+}
+
+// TestSubReplaysDurable: a durable subscriber's consumer goes back to its
+// acknowledgement floor when it resumes (SubConfig.Replay), with or
+// without a checkpoint: otherwise the last piece of a record could come
+// before its beginning and the record be lost.
+func TestSubReplaysDurable(t *testing.T) {
+	for _, durable := range []string{"", "archiver"} {
+		s := &memStream{ids: map[string]bool{}, fail: func(int) (bool, bool) { return false, false }}
+		if _, err := Sub(context.Background(), s, io.Discard, SubOptions{SubConfig: SubConfig{Durable: durable}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.subCfg.Replay, durable != ""; got != want {
+			t.Errorf("durable %q: Replay = %v, want %v", durable, got, want)
+		}
 	}
 }

@@ -57,8 +57,13 @@ func Sub(ctx context.Context, s Stream, w io.Writer, o SubOptions) (SubStats, er
 			return SubStats{}, err
 		}
 	}
-	if o.Checkpoint != nil {
-		o.Replay = true // the checkpoint skips what was written
+	if o.Durable != "" {
+		// A resumed consumer delivers the pieces of a record again first,
+		// in order: otherwise its last piece could come first, without its
+		// beginning, and the record would be lost. A checkpoint skips what
+		// was written; without one, the messages acknowledged after the
+		// pieces are written again.
+		o.Replay = true
 	}
 	sub, err := s.Subscribe(ctx, o.SubConfig)
 	if err != nil {
