@@ -40,7 +40,8 @@ type compressCase struct {
 // compressSample is one transfer.
 type compressSample struct {
 	secs float64
-	wire int64 // stream bytes on the session (direct), or TCP bytes through the link
+	wire int64   // stream bytes on the session (direct), or TCP bytes through the link
+	cpu  float64 // user+system seconds of send and recv
 }
 
 func runCompressPart(ctx context.Context, cfg *config) error {
@@ -81,12 +82,19 @@ func runCompressPart(ctx context.Context, cfg *config) error {
 	}
 	samples := map[compressCase][]compressSample{}
 	for run := range cfg.runs {
-		for _, c := range cases { // interleaved, run by run
+		order := slices.Clone(cases) // interleaved, run by run
+		if run%2 == 1 {
+			// Every other run in the reverse order, so that no case always
+			// follows the same one (a heavy run's after-effects, the page
+			// cache, the scheduler).
+			slices.Reverse(order)
+		}
+		for _, c := range order {
 			s, err := h.compressTrial(ctx, c, files[c.data])
 			if err != nil {
 				return err
 			}
-			logf("run %d: %s %s compress=%v: %.2f s, %s on the wire", run+1, c.link, c.data, c.compress, s.secs, humanize.IBytes(uint64(s.wire)))
+			logf("run %d: %s %s compress=%v: %.2f s, %s on the wire, %.2f CPU s", run+1, c.link, c.data, c.compress, s.secs, humanize.IBytes(uint64(s.wire)), s.cpu)
 			samples[c] = append(samples[c], s)
 		}
 	}
@@ -118,8 +126,13 @@ func (h *harness) compressTrial(ctx context.Context, c compressCase, file string
 	if err := recv.Start(); err != nil { // stdout: /dev/null
 		return compressSample{}, fmt.Errorf("farpipe bench: recv: %v", err)
 	}
-	defer recv.Wait()
-	defer cancel()
+	recvDone := false
+	defer func() {
+		if !recvDone {
+			cancel()
+			recv.Wait()
+		}
+	}()
 	to := addr
 	var link *faults.Shaper
 	if c.link != "direct" {
@@ -156,7 +169,12 @@ func (h *harness) compressTrial(ctx context.Context, c compressCase, file string
 	if m == nil || string(m[1]) != strconv.FormatInt(fi.Size(), 10) {
 		return compressSample{}, fmt.Errorf("farpipe bench: send (%v) did not deliver the %d bytes: %s", c, fi.Size(), log)
 	}
-	s := compressSample{secs: secs, wire: fi.Size()}
+	recvDone = true
+	if err := recv.Wait(); err != nil {
+		return compressSample{}, fmt.Errorf("farpipe bench: recv (%v): %v", c, err)
+	}
+	cpu := func(p *os.ProcessState) float64 { return (p.UserTime() + p.SystemTime()).Seconds() }
+	s := compressSample{secs: secs, wire: fi.Size(), cpu: cpu(send.ProcessState) + cpu(recv.ProcessState)}
 	if w := wireRE.FindSubmatch(log); w != nil {
 		s.wire, _ = strconv.ParseInt(string(w[1]), 10, 64)
 	}
@@ -203,8 +221,16 @@ func writeLogs(path string, size int64) error {
 func writeCompressReport(w io.Writer, cases []compressCase, samples map[compressCase][]compressSample, size int64, rev string) {
 	fmt.Fprintf(w, "farpipe %s: %s of each data set per transfer, median of %d runs, load average %s\n\n",
 		rev, humanize.IBytes(uint64(size)), len(samples[cases[0]]), loadAverage())
-	fmt.Fprintln(w, "| link | data | --compress | time (s) | MB/s | bytes on the wire | ratio |")
-	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| link | data | --compress | time (s) | MB/s | bytes on the wire | ratio | CPU s/GiB |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|")
+	medCPU := func(c compressCase) float64 {
+		cs := make([]float64, 0, len(samples[c]))
+		for _, s := range samples[c] {
+			cs = append(cs, s.cpu)
+		}
+		slices.Sort(cs)
+		return cs[len(cs)/2]
+	}
 	med := func(c compressCase) compressSample {
 		ss := slices.Clone(samples[c])
 		slices.SortFunc(ss, func(a, b compressSample) int { return compareFloat(a.secs, b.secs) })
@@ -216,9 +242,10 @@ func writeCompressReport(w io.Writer, cases []compressCase, samples map[compress
 		if c.compress {
 			comp = "zstd"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s | %.2f× |\n", c.link, c.data, comp, s.secs,
-			float64(size)/s.secs/1e6, humanize.Comma(s.wire), float64(size)/float64(s.wire))
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s | %.2f× | %.2f |\n", c.link, c.data, comp, s.secs,
+			float64(size)/s.secs/1e6, humanize.Comma(s.wire), float64(size)/float64(s.wire), medCPU(c)*float64(1<<30)/float64(size))
 	}
+	fmt.Fprintln(w, "\nCPU s/GiB: user+system seconds of send and recv together per GiB of input, median of the runs")
 	fmt.Fprintln(w)
 	get := func(link, data string, z bool) compressSample { return med(compressCase{link, data, z}) }
 	ratio := float64(get("direct", "logs", false).wire) / float64(get("direct", "logs", true).wire)
@@ -229,6 +256,8 @@ func writeCompressReport(w io.Writer, cases []compressCase, samples map[compress
 		loss := 100 * (1 - get(link, "random", false).secs/get(link, "random", true).secs)
 		fmt.Fprintf(w, "goal: random data loses <= 5%% throughput (%s): %.1f%% (%s)\n", link, loss, metOrNot(loss <= 5))
 	}
+	extra := 100 * (medCPU(compressCase{"direct", "random", true})/medCPU(compressCase{"direct", "random", false}) - 1)
+	fmt.Fprintf(w, "info: random data, direct: --compress zstd costs %+.1f%% CPU (both ends; steadier than the times on a shared machine)\n", extra)
 }
 
 func compareFloat(a, b float64) int {
