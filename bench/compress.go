@@ -133,6 +133,13 @@ func (h *harness) compressTrial(ctx context.Context, c compressCase, file string
 			recv.Wait()
 		}
 	}()
+	// recv listens before send starts, so that the time is the transfer's
+	// (send --wait would otherwise dial again after a backoff).
+	for deadline := time.Now().Add(10 * time.Second); !listening(port); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return compressSample{}, fmt.Errorf("farpipe bench: recv did not listen on %s within 10s", addr)
+		}
+	}
 	to := addr
 	var link *faults.Shaper
 	if c.link != "direct" {
