@@ -299,6 +299,10 @@ func (f *endpointFlags) connect(ctx context.Context, addr string) (c *farpipe.Co
 		if cause := context.Cause(actx); mismatch(cause) {
 			return nil, nil, f.explain(cause)
 		}
+		var se *signalError
+		if err := interrupted(ctx, err); errors.As(err, &se) && se.then == "" {
+			return nil, nil, &signalError{sig: se.sig, then: "no peer had connected: nothing was transferred"}
+		}
 		return nil, nil, interrupted(ctx, err)
 	}
 	obs.track(c)

@@ -242,26 +242,28 @@ func execHandshake(t *testing.T, sig syscall.Signal) (*exec.Cmd, *stderrWatch, i
 // TestSignalsAtEveryStage: SIGINT and SIGTERM end every command at every
 // stage with 128+N, promptly (a watchdog, not a timing assertion).
 func TestSignalsAtEveryStage(t *testing.T) {
+	const noPeer = "no peer had connected: nothing was transferred"
 	stages := []struct {
 		name string
 		run  stage
+		says string // in its error, when set
 	}{
-		{"send listening", listening("send")},
-		{"recv listening", listening("recv")},
-		{"connect listening", listening("connect")},
-		{"exec listening", listening("exec", "--", "cat")},
-		{"send dialing with --wait", dialing("send")},
-		{"recv dialing with --wait", dialing("recv")},
-		{"connect dialing with --wait", dialing("connect")},
-		{"send in the handshake", handshaking("send")},
-		{"recv in the handshake", handshaking("recv")},
-		{"connect in the handshake", handshaking("connect")},
-		{"exec with a peer in the handshake", execHandshake},
-		{"send transferring", transferring("send", false)},
-		{"recv transferring", transferring("recv", false)},
-		{"send waiting for delivery", transferring("send", true)},
-		{"connect with a command running", connected},
-		{"exec serving, second signal", execServing},
+		{"send listening", listening("send"), noPeer},
+		{"recv listening", listening("recv"), noPeer},
+		{"connect listening", listening("connect"), noPeer},
+		{"exec listening", listening("exec", "--", "cat"), ""},
+		{"send dialing with --wait", dialing("send"), ""},
+		{"recv dialing with --wait", dialing("recv"), ""},
+		{"connect dialing with --wait", dialing("connect"), ""},
+		{"send in the handshake", handshaking("send"), ""},
+		{"recv in the handshake", handshaking("recv"), ""},
+		{"connect in the handshake", handshaking("connect"), ""},
+		{"exec with a peer in the handshake", execHandshake, ""},
+		{"send transferring", transferring("send", false), ""},
+		{"recv transferring", transferring("recv", false), ""},
+		{"send waiting for delivery", transferring("send", true), ""},
+		{"connect with a command running", connected, ""},
+		{"exec serving, second signal", execServing, ""},
 	}
 	for _, st := range stages {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
@@ -276,6 +278,9 @@ func TestSignalsAtEveryStage(t *testing.T) {
 				}
 				if got := cmd.ProcessState.ExitCode(); got != want {
 					t.Errorf("%v: exit %d after %s, want %d; stderr: %q", cmd.Args, got, signalName(sig), want, stderr.String())
+				}
+				if !strings.Contains(stderr.String(), st.says) {
+					t.Errorf("%v: after %s, stderr %q does not say %q", cmd.Args, signalName(sig), stderr.String(), st.says)
 				}
 			})
 		}

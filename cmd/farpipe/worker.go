@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -90,7 +91,7 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 		return usagef("worker: --jobs must be at least 1, --ack-wait at least 100ms and --replicas from 1 to 5")
 	}
 	if !broker.QueueScheme(addr) {
-		return usagef("worker: %q is not a work queue: write nats://RELAY[:PORT]/QUEUE", displayAddr(addr))
+		return usagef("worker: %q is not a work queue: write nats://RELAY[:PORT]/QUEUE, kafka://BROKER/TOPIC or amqp://HOST/QUEUE", displayAddr(addr))
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
@@ -115,6 +116,10 @@ func runWorker(ctx context.Context, f *workerFlags, addr string, argv []string) 
 		}()
 	}
 	wg.Wait()
+	var se *signalError
+	if err := context.Cause(ctx); errors.As(err, &se) && se.then == "" {
+		return &signalError{sig: se.sig, then: "the worker stopped; chunks it had not finished go back to the queue for another worker"}
+	}
 	return context.Cause(ctx)
 }
 
