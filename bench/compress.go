@@ -50,16 +50,11 @@ func runCompressPart(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	h := &harness{cfg: cfg, tmp: tmp}
-	defer h.close()
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
+	defer h.close()
 	dir, err := os.MkdirTemp(cfg.tmpfs, "farpipe-bench-compress-")
 	if err != nil {
 		return fmt.Errorf("farpipe bench: %v", err)

@@ -168,10 +168,27 @@ func loadAverage() string {
 	return ""
 }
 
-// close stops sshd and removes the random data.
+// newHarness makes a temporary directory and builds farpipe and gocopy
+// from the repository at root into it; close removes it.
+func newHarness(ctx context.Context, cfg *config, root string) (*harness, error) {
+	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("farpipe bench: %v", err)
+	}
+	h := &harness{cfg: cfg, tmp: tmp}
+	if err := h.build(ctx, root); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// close stops sshd and removes the random data and the temporary
+// directory.
 func (h *harness) close() {
 	h.sshd.stop()
 	if h.dataDir != "" {
 		os.RemoveAll(h.dataDir)
 	}
+	os.RemoveAll(h.tmp)
 }

@@ -210,17 +210,11 @@ func run(ctx context.Context, cfg *config) error {
 			return err
 		}
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	h := &harness{cfg: cfg, tmp: tmp}
-	defer h.close()
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
+	defer h.close()
 	h.choosePeers(ctx)
 	if err := h.makeData(); err != nil {
 		return err

@@ -70,15 +70,11 @@ func runMapPart(ctx context.Context, cfg *config) error {
 			return err
 		}
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	h := &harness{cfg: cfg, tmp: tmp}
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
+	defer h.close()
 	var cases []mapCase
 	var notes []string
 	for _, c := range mapCases(cfg.tinyJobs) {

@@ -70,17 +70,12 @@ func runRelayPart(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	h := &harness{cfg: cfg, tmp: tmp}
-	defer h.close()
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
-	rb := &relayBench{h: h, natscopy: filepath.Join(tmp, "natscopy")}
+	defer h.close()
+	rb := &relayBench{h: h, natscopy: filepath.Join(h.tmp, "natscopy")}
 	if err := goBuild(ctx, root, rb.natscopy, "./bench/cmd/natscopy"); err != nil {
 		return err
 	}

@@ -75,16 +75,12 @@ func runStreamsPart(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	h := &harness{cfg: cfg, tmp: tmp}
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
-	sb := &streamBench{h: h, jscopy: filepath.Join(tmp, "jscopy"), size: cfg.size,
+	defer h.close()
+	sb := &streamBench{h: h, jscopy: filepath.Join(h.tmp, "jscopy"), size: cfg.size,
 		secs: map[string][]float64{}, rss: map[string]int64{}}
 	if err := goBuild(ctx, root, sb.jscopy, "./bench/cmd/jscopy"); err != nil {
 		return err

@@ -67,20 +67,15 @@ func runTransportsPart(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "farpipe-bench-")
+	h, err := newHarness(ctx, cfg, root)
 	if err != nil {
-		return fmt.Errorf("farpipe bench: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	h := &harness{cfg: cfg, tmp: tmp}
-	defer h.close()
-	if err := h.build(ctx, root); err != nil {
 		return err
 	}
+	defer h.close()
 	if h.haveTime = missing([]string{timeBin}) == ""; !h.haveTime {
 		h.note("%s is not installed: no CPU or memory figures (apt-get install time, or go run ./bench --install)", timeBin)
 	}
-	for _, p := range h.transportCatalog(tmp) {
+	for _, p := range h.transportCatalog(h.tmp) {
 		if containsName(cfg.peers, p.name) {
 			h.peers = append(h.peers, p)
 		}
