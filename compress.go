@@ -331,13 +331,7 @@ func (s *rawSource) block(data, hdr []byte) (int, error) {
 		z.leaveRawLocked(minRawSpan)
 		return given, err
 	}
-	i := 0
-	if !z.rawOpen {
-		i = copy(hdr, rawFrameHeader)
-		z.rawOpen = true
-	}
-	h := uint32(n) << 3 // not last, type raw (0)
-	hdr[i], hdr[i+1], hdr[i+2] = byte(h), byte(h>>8), byte(h>>16)
+	z.appendRawHeaderLocked(hdr[:0], n) // exactly len(hdr) bytes: Read sized it
 	s.n += int64(n)
 	z.in += uint64(n)
 	if z.rawLeft -= n; z.rawLeft == 0 {
@@ -407,14 +401,7 @@ func (z *zwriter) writeRawLocked(b []byte) error {
 		_, err := z.writeLocked(b)
 		return err
 	}
-	buf := z.rawBuf[:0]
-	if !z.rawOpen {
-		buf = append(buf, rawFrameHeader...)
-		z.rawOpen = true
-	}
-	h := uint32(len(b)) << 3 // not last, type raw (0)
-	buf = append(buf, byte(h), byte(h>>8), byte(h>>16))
-	buf = append(buf, b...)
+	buf := append(z.appendRawHeaderLocked(z.rawBuf[:0], len(b)), b...)
 	if _, err := (zcount{z}).Write(buf); err != nil {
 		return z.fail(err)
 	}
@@ -427,6 +414,18 @@ func (z *zwriter) writeRawLocked(b []byte) error {
 		z.leaveRawLocked(z.rawSpan)
 	}
 	return nil
+}
+
+// appendRawHeaderLocked appends to dst the header of a raw block of n
+// bytes, after the header of a frame of raw blocks when none is open (3
+// or 9 bytes).
+func (z *zwriter) appendRawHeaderLocked(dst []byte, n int) []byte {
+	if !z.rawOpen {
+		dst = append(dst, rawFrameHeader...)
+		z.rawOpen = true
+	}
+	h := uint32(n) << 3 // not last, type raw (0)
+	return append(dst, byte(h), byte(h>>8), byte(h>>16))
 }
 
 // endRawLocked ends the open frame of raw blocks, if any.
