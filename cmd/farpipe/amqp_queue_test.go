@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"io"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/farpipe/farpipe/internal/testrabbit"
 )
@@ -64,45 +60,11 @@ func TestMapViaAMQP(t *testing.T) {
 // (one slot each) to local map -j 2 -- cat on 100 MB of lines from a pipe;
 // it reports both rates and their ratio.
 func BenchmarkViaAMQP(b *testing.B) {
-	t := &testing.T{} // for command, which only calls t.Helper
 	rabbit, err := testrabbit.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rabbit.Stop()
 	addr := rabbit.URL("bench")
-	var workers []*exec.Cmd
-	for range 2 {
-		w := command(t, "worker", addr, "--", "cat")
-		if err := w.Start(); err != nil {
-			b.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
-	defer func() {
-		for _, w := range workers {
-			w.Process.Kill()
-			w.Wait()
-		}
-	}()
-	in := bytes.Repeat([]byte("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 abcdefghijklmno\n"), 100e6/100)
-	run := func(args ...string) time.Duration {
-		cmd := command(t, append([]string{"map"}, args...)...)
-		var stderr bytes.Buffer
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), io.Discard, &stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("%v: %v %s", args, err, stderr.Bytes())
-		}
-		return time.Since(start)
-	}
-	var local, queue time.Duration
-	b.SetBytes(int64(2 * len(in)))
-	for b.Loop() {
-		local += run("-j", "2", "--", "cat")
-		queue += run("--via", addr)
-	}
-	b.ReportMetric(float64(len(in)*b.N)/local.Seconds()/1e6, "local-MB/s")
-	b.ReportMetric(float64(len(in)*b.N)/queue.Seconds()/1e6, "queue-MB/s")
-	b.ReportMetric(local.Seconds()/queue.Seconds(), "ratio")
+	benchVia(b, addr, 100e6)
 }

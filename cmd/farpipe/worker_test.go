@@ -397,9 +397,16 @@ func TestWorkerUsage(t *testing.T) {
 // local map -j 2 -- cat on 64 MiB of lines from a pipe; it reports both
 // rates and their ratio (the goal: at least 0.5).
 func BenchmarkViaQueue(b *testing.B) {
-	t := &testing.T{} // for command, which only calls t.Helper
 	url := queueRelayB(b)
 	addr := url + "/bench"
+	benchVia(b, addr, 64<<20)
+}
+
+// benchVia runs two local "worker ADDR -- cat" (one slot each) and times
+// map --via ADDR against local map -j 2 -- cat on size bytes of lines from
+// a pipe, reporting both rates and their ratio.
+func benchVia(b *testing.B, addr string, size int) {
+	t := &testing.T{} // for command, which only calls t.Helper
 	var workers []*exec.Cmd
 	for range 2 {
 		w := command(t, "worker", addr, "--", "cat")
@@ -414,7 +421,7 @@ func BenchmarkViaQueue(b *testing.B) {
 			w.Wait()
 		}
 	}()
-	in := bytes.Repeat([]byte("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 abcdefghijklmno\n"), 64<<20/100)
+	in := bytes.Repeat([]byte("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 abcdefghijklmno\n"), size/100)
 	run := func(args ...string) time.Duration {
 		cmd := command(t, append([]string{"map"}, args...)...)
 		var stderr bytes.Buffer
