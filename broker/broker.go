@@ -255,3 +255,27 @@ func CheckID(what, id string) error {
 
 // MaxIDLen is the longest publisher or consumer name.
 const MaxIDLen = 64
+
+// CutLogin splits a stream address, SCHEME://[LOGIN@]HOST[/PATH], around
+// its login: before is "SCHEME://", after is HOST[/PATH]. found says
+// there was a login; an '@' in the path is not one.
+func CutLogin(addr string) (before, after string, found bool) {
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		return addr, "", false
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	i := strings.LastIndexByte(host, '@')
+	if i < 0 {
+		return addr, "", false
+	}
+	return scheme + "://", rest[i+1:], true
+}
+
+// Redact hides the login of a stream address, for messages.
+func Redact(addr string) string {
+	if before, after, ok := CutLogin(addr); ok {
+		return before + "***@" + after
+	}
+	return addr
+}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // SubFile is a file that Sub appends records to, with a checkpoint beside
@@ -273,16 +272,8 @@ func syncDir(dir string) error {
 // withoutLogin is addr without its user and password, which the
 // checkpoint does not keep.
 func withoutLogin(addr string) string {
-	scheme, rest, ok := strings.Cut(addr, "://")
-	if !ok {
-		return addr
+	if before, after, ok := CutLogin(addr); ok {
+		return before + after
 	}
-	host, path, _ := strings.Cut(rest, "/")
-	if i := strings.LastIndexByte(host, '@'); i >= 0 {
-		host = host[i+1:]
-	}
-	if !strings.Contains(rest, "/") {
-		return scheme + "://" + host
-	}
-	return scheme + "://" + host + "/" + path
+	return addr
 }

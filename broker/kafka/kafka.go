@@ -60,12 +60,12 @@ func ParseAddress(addr string) (Address, error) {
 	scheme, rest, _ := strings.Cut(addr, "://")
 	scheme = strings.ToLower(scheme)
 	if scheme != "kafka" && scheme != "kafka+tls" {
-		return a, fmt.Errorf("%w: %q is not a kafka:// address", broker.ErrBadAddress, redact(addr))
+		return a, fmt.Errorf("%w: %q is not a kafka:// address", broker.ErrBadAddress, broker.Redact(addr))
 	}
 	a.TLS = scheme == "kafka+tls"
 	authority, topic, ok := strings.Cut(rest, "/")
 	if !ok || topic == "" {
-		return a, fmt.Errorf("%w: %q names no topic: write %s://BROKER[:PORT][,BROKER...]/TOPIC", broker.ErrBadAddress, redact(addr), scheme)
+		return a, fmt.Errorf("%w: %q names no topic: write %s://BROKER[:PORT][,BROKER...]/TOPIC", broker.ErrBadAddress, broker.Redact(addr), scheme)
 	}
 	if err := checkTopic(topic); err != nil {
 		return a, err
@@ -79,12 +79,12 @@ func ParseAddress(addr string) (Address, error) {
 		a.User, err1 = url.PathUnescape(u)
 		a.Pass, err2 = url.PathUnescape(p)
 		if err1 != nil || err2 != nil || a.User == "" {
-			return a, fmt.Errorf("%w: the login of %q: write USER:PASSWORD@ (URL-escaped)", broker.ErrBadAddress, redact(addr))
+			return a, fmt.Errorf("%w: the login of %q: write USER:PASSWORD@ (URL-escaped)", broker.ErrBadAddress, broker.Redact(addr))
 		}
 	}
 	for _, b := range strings.Split(authority, ",") {
 		if b == "" {
-			return a, fmt.Errorf("%w: %q has an empty broker: write %s://BROKER[:PORT][,BROKER...]/TOPIC", broker.ErrBadAddress, redact(addr), scheme)
+			return a, fmt.Errorf("%w: %q has an empty broker: write %s://BROKER[:PORT][,BROKER...]/TOPIC", broker.ErrBadAddress, broker.Redact(addr), scheme)
 		}
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			b = net.JoinHostPort(strings.Trim(b, "[]"), DefaultPort)
@@ -106,15 +106,6 @@ func checkTopic(t string) error {
 		return fmt.Errorf("%w: the topic %q must be 1 to 249 letters, digits, '.', '_' and '-'", broker.ErrBadAddress, t)
 	}
 	return nil
-}
-
-// redact hides the login of an address.
-func redact(addr string) string {
-	scheme, rest, _ := strings.Cut(addr, "://")
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 && i < strings.IndexByte(rest+"/", '/') {
-		rest = "***@" + rest[i+1:]
-	}
-	return scheme + "://" + rest
 }
 
 // options are the client options every client of the address shares.

@@ -51,7 +51,7 @@ func (driver) Open(ctx context.Context, addr string, cfg broker.StreamConfig) (b
 	rest, query, hasQuery := strings.Cut(rest, "?")
 	server, name, ok := strings.Cut(rest, "/")
 	if !ok || name == "" {
-		return nil, fmt.Errorf("%w: %q names no stream: write %s://HOST[:PORT]/STREAM", broker.ErrBadAddress, redact(addr), scheme)
+		return nil, fmt.Errorf("%w: %q names no stream: write %s://HOST[:PORT]/STREAM", broker.ErrBadAddress, broker.Redact(addr), scheme)
 	}
 	if err := broker.CheckID("stream name", name); err != nil {
 		return nil, fmt.Errorf("%w: %w", broker.ErrBadAddress, err)
@@ -71,15 +71,6 @@ func (driver) Open(ctx context.Context, addr string, cfg broker.StreamConfig) (b
 	}
 	s.release = release
 	return s, nil
-}
-
-// redact hides the login of an address.
-func redact(addr string) string {
-	scheme, rest, _ := strings.Cut(addr, "://")
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 && i < strings.IndexByte(rest+"/", '/') {
-		rest = "***@" + rest[i+1:]
-	}
-	return scheme + "://" + rest
 }
 
 // Stream is a JetStream stream of records.
