@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
+	"github.com/farpipe/farpipe/broker/brokertest"
 )
 
 // cutProxy forwards TCP connections to a server until cut: from then on it
@@ -98,14 +99,9 @@ func TestQueueNetworkCut(t *testing.T) {
 	w1 := openQueue(t, cutAddr, 1, "w1")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "a", "x")
 	if w, err := w1.Take(ctx); err != nil || w.Item().ID != "a" {
 		t.Fatalf("took %v, %v", w, err)
 	}

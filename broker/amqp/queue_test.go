@@ -17,6 +17,7 @@ import (
 
 	"github.com/farpipe/farpipe/broker"
 	fpamqp "github.com/farpipe/farpipe/broker/amqp"
+	"github.com/farpipe/farpipe/broker/brokertest"
 )
 
 // The work queue's tests, modeled on broker/nats's and broker/kafka's;
@@ -95,10 +96,7 @@ func itemsOf(sizes ...int) [][]byte {
 // calls midway. It returns the output and who ran each item.
 func runItems(t *testing.T, ctx context.Context, q broker.Queue, in [][]byte, at int, midway func()) ([]byte, []string) {
 	t.Helper()
-	sub, err := q.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, q)
 	defer sub.Close()
 	putErr := make(chan error, 1)       // a put failed
 	put := make(chan struct{}, len(in)) // one per item put
@@ -186,14 +184,9 @@ func TestQueueDeadWorker(t *testing.T) {
 			prod := openQueue(t, addr, 1, "map")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			sub, err := prod.Submit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sub := brokertest.Submit(t, ctx, prod)
 			defer sub.Close()
-			if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-				t.Fatal(err)
-			}
+			brokertest.Put(t, ctx, sub, "a", "x")
 			for range deaths {
 				q := openQueue(t, addr, 1, "dies")
 				w, err := q.Take(ctx)
@@ -225,14 +218,9 @@ func TestQueueRunTwiceDeduped(t *testing.T) {
 	fpamqp.SetBeforeAck(w1, func() { w1.Close() }) // dies before the ack
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "a", "x")
 	for i, q := range []broker.Queue{w1, w2} {
 		w, err := q.Take(ctx)
 		if err != nil || w.Item().ID != "a" {
@@ -264,22 +252,12 @@ func TestQueueClosedRunDropped(t *testing.T) {
 	prod, work := openQueue(t, addr, 1, "map"), openQueue(t, addr, 1, "w")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.Put(ctx, broker.WorkItem{ID: "left", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
+	brokertest.Put(t, ctx, sub, "left", "x")
 	sub.Close()
-	live, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := brokertest.Submit(t, ctx, prod)
 	defer live.Close()
-	if err := live.Put(ctx, broker.WorkItem{ID: "live", Data: []byte("y")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, live, "live", "y")
 	w, err := work.Take(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +277,7 @@ func TestQueuePrefetch(t *testing.T) {
 	prod := openQueue(t, addr, 1, "map")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
 	two := openQueue(t, addr, 2, "two")
 	for i := range 3 {

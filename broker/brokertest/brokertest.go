@@ -311,3 +311,21 @@ func (r *unevenReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// Submit starts a run on q for a queue test; the test closes it.
+func Submit(t testing.TB, ctx context.Context, q broker.Queue) broker.Submission {
+	t.Helper()
+	sub, err := q.Submit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// Put puts the item id with data on sub for a queue test.
+func Put(t testing.TB, ctx context.Context, sub broker.Submission, id, data string) {
+	t.Helper()
+	if err := sub.Put(ctx, broker.WorkItem{ID: id, Data: []byte(data)}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/farpipe/farpipe/broker"
+	"github.com/farpipe/farpipe/broker/brokertest"
 )
 
 // queueKafka starts a kfake cluster whose share groups lock a record for
@@ -71,10 +72,7 @@ func TestQueueRoundTrip(t *testing.T) {
 			prod, work := openQueue(t, addr, 0), openQueue(t, addr, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			sub, err := prod.Submit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sub := brokertest.Submit(t, ctx, prod)
 			defer sub.Close()
 			quad := func(b []byte) []byte { return bytes.Repeat(b, 4) }
 			served := make(chan error, 1)
@@ -115,14 +113,9 @@ func TestQueueRedeliveryDeduped(t *testing.T) {
 	w1, w2 := openQueue(t, addr, time.Second), openQueue(t, addr, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "a", "x")
 	first, err := w1.Take(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -161,14 +154,9 @@ func TestQueueDeadWorker(t *testing.T) {
 	w1, w2 := openQueue(t, addr, 0), openQueue(t, addr, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "a", "x")
 	if _, err := w1.Take(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -195,14 +183,9 @@ func TestQueueProgressKeepsItem(t *testing.T) {
 	w1, w2 := openQueue(t, addr, 2*time.Second), openQueue(t, addr, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "slow", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "slow", "x")
 	w, err := w1.Take(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -248,22 +231,12 @@ func TestQueueClosedRunDropped(t *testing.T) {
 	prod, work := openQueue(t, addr, 0), openQueue(t, addr, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.Put(ctx, broker.WorkItem{ID: "left", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
+	brokertest.Put(t, ctx, sub, "left", "x")
 	sub.Close()
-	live, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := brokertest.Submit(t, ctx, prod)
 	defer live.Close()
-	if err := live.Put(ctx, broker.WorkItem{ID: "live", Data: []byte("y")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, live, "live", "y")
 	w, err := work.Take(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
+	"github.com/farpipe/farpipe/broker/brokertest"
 )
 
 // TestDepthAndLag: the queue's Depth counts the items no worker took yet,
@@ -20,10 +21,7 @@ func TestDepthAndLag(t *testing.T) {
 	defer cancel()
 
 	prod, work := openQueue(t, url+"/depth", 0), openQueue(t, url+"/depth", 0)
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
 	for i := range 3 {
 		if err := sub.Put(ctx, broker.WorkItem{ID: fmt.Sprint(i), Data: []byte("x")}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/farpipe/farpipe/broker"
+	"github.com/farpipe/farpipe/broker/brokertest"
 	"github.com/farpipe/farpipe/relay"
 	"go.uber.org/goleak"
 )
@@ -84,10 +85,7 @@ func TestQueueRoundTrip(t *testing.T) {
 			prod, work := openQueue(t, addr, 0), openQueue(t, addr, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			sub, err := prod.Submit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sub := brokertest.Submit(t, ctx, prod)
 			defer sub.Close()
 			quad := func(b []byte) []byte { return bytes.Repeat(b, 4) }
 			served := make(chan error, 1)
@@ -129,14 +127,9 @@ func TestQueueRedeliveryDeduped(t *testing.T) {
 	w1, w2 := openQueue(t, addr, 500*time.Millisecond), openQueue(t, addr, 500*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "a", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "a", "x")
 	first, err := w1.Take(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -176,14 +169,9 @@ func TestQueueProgressKeepsItem(t *testing.T) {
 	w1, w2 := openQueue(t, addr, time.Second), openQueue(t, addr, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := prod.Submit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := brokertest.Submit(t, ctx, prod)
 	defer sub.Close()
-	if err := sub.Put(ctx, broker.WorkItem{ID: "slow", Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.Put(t, ctx, sub, "slow", "x")
 	w, err := w1.Take(ctx)
 	if err != nil {
 		t.Fatal(err)
