@@ -26,7 +26,7 @@ type tlsConn struct {
 }
 
 func newTLSConn(under net.Conn, wrap func(net.Conn) *tls.Conn) *tlsConn {
-	cc := &corkConn{Conn: under}
+	cc := newCorkConn(under)
 	return &tlsConn{Conn: wrap(cc), cork: cc, idle: idleFunc(under)}
 }
 

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"net"
 	"sync"
+
+	"github.com/farpipe/farpipe/session"
+	"github.com/farpipe/farpipe/transport"
 )
 
 // corkSize is how much ciphertext a corked connection gathers before it
@@ -16,16 +19,34 @@ const corkSize = 256 << 10
 // instead: on loopback that is a third less CPU per byte sent. The session
 // corks around each batch it writes (session.Corker, through tlsConn); at
 // any other time, during the handshake say, writes go straight through.
+//
+// A connection that gathers writes itself (session.Corker: a relay's
+// transport gathers them into messages) is corked instead, and one whose
+// reads come from memory (transport.Buffered) is read without a buffer:
+// either would only copy the bytes once more.
 type corkConn struct {
 	net.Conn
-	mu     sync.Mutex // TLS may write an alert or key update from another goroutine
+	under  session.Corker // the connection's own, or nil
+	direct bool           // read the connection without a buffer
+	mu     sync.Mutex     // TLS may write an alert or key update from another goroutine
 	corked bool
 	buf    []byte
 	rd     *bufio.Reader
 }
 
+func newCorkConn(conn net.Conn) *corkConn {
+	c := &corkConn{Conn: conn}
+	c.under, _ = conn.(session.Corker)
+	b, ok := conn.(transport.Buffered)
+	c.direct = ok && b.Buffered()
+	return c
+}
+
 // Read reads through a corkSize buffer: TLS asks for a record at a time.
 func (c *corkConn) Read(p []byte) (int, error) {
+	if c.direct {
+		return c.Conn.Read(p)
+	}
 	if c.rd == nil {
 		c.rd = bufio.NewReaderSize(c.Conn, corkSize)
 	}
@@ -34,6 +55,10 @@ func (c *corkConn) Read(p []byte) (int, error) {
 
 // Cork starts gathering writes.
 func (c *corkConn) Cork() {
+	if c.under != nil {
+		c.under.Cork()
+		return
+	}
 	c.mu.Lock()
 	c.corked = true
 	c.mu.Unlock()
@@ -41,6 +66,9 @@ func (c *corkConn) Cork() {
 
 // Uncork writes what was gathered and stops gathering.
 func (c *corkConn) Uncork() error {
+	if c.under != nil {
+		return c.under.Uncork()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false

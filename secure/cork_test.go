@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -111,5 +112,51 @@ func TestCorkConnWriteError(t *testing.T) {
 	c.Write([]byte("lost"))
 	if err := c.Uncork(); err == nil {
 		t.Fatal("Uncork on a closed connection returned no error")
+	}
+}
+
+// messageConn is a connection that gathers its own writes and reads from
+// memory, as the relay's transport does: it records what corkConn asks of
+// it.
+type messageConn struct {
+	net.Conn
+	calls  []string
+	writes []int
+	reads  []int // len(p) of each Read
+}
+
+func (c *messageConn) Cork()          { c.calls = append(c.calls, "cork") }
+func (c *messageConn) Uncork() error  { c.calls = append(c.calls, "uncork"); return nil }
+func (c *messageConn) Buffered() bool { return true }
+func (c *messageConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, len(p))
+	return len(p), nil
+}
+func (c *messageConn) Read(p []byte) (int, error) {
+	c.reads = append(c.reads, len(p))
+	return len(p), nil
+}
+
+// TestCorkConnOverMessages checks that corkConn leaves gathering and
+// buffering to a connection that does both itself: each would copy every
+// byte once more.
+func TestCorkConnOverMessages(t *testing.T) {
+	mc := &messageConn{}
+	c := newCorkConn(mc)
+	c.Cork()
+	c.Write(make([]byte, 100))
+	c.Write(make([]byte, 200))
+	if err := c.Uncork(); err != nil {
+		t.Fatal(err)
+	}
+	c.Read(make([]byte, 5))
+	if want := []string{"cork", "uncork"}; !slices.Equal(mc.calls, want) {
+		t.Errorf("calls on the connection %v, want %v", mc.calls, want)
+	}
+	if want := []int{100, 200}; !slices.Equal(mc.writes, want) {
+		t.Errorf("writes of %v bytes reached the connection, want %v: straight through", mc.writes, want)
+	}
+	if want := []int{5}; !slices.Equal(mc.reads, want) {
+		t.Errorf("reads of %v bytes asked of the connection, want %v: no buffer between", mc.reads, want)
 	}
 }

@@ -59,6 +59,14 @@ func IsLocal(raw string) bool {
 	return ok && l.Local()
 }
 
+// Buffered is implemented by a connection whose Read copies from memory
+// the transport already holds (whole messages from a relay) instead of
+// making a system call: a layer above reads it directly rather than
+// through a buffer of its own, which would only copy the bytes once more.
+type Buffered interface {
+	Buffered() bool
+}
+
 // Rendezvous is implemented by a Transport whose two ends both dial out to
 // a server in the middle, a relay: listening means waiting at a name on it,
 // and a listener is reachable from wherever the relay is.

@@ -29,12 +29,17 @@ import (
 // sends more. Memory on each side is bounded by the window whatever the
 // stream's length.
 //
+// Writes between Cork and Uncork (session.Corker, which TLS's records go
+// through) are gathered into whole messages, so that a batch of 16 KiB
+// records crosses the relay as messages of the full size; Read copies from
+// the received messages and needs no buffer above it (Buffered).
+//
 // Concurrency: the subscription's callback (one goroutine, owned by
 // nats.go, in message order) fills the receive queue; Read and Write may be
-// called from other goroutines, Close from any. Locks: wmu (one Write or
-// CloseWrite at a time), then mu (the state), then pmu (publishing, so
-// that sequence numbers go out in order); mu is never held while
-// publishing.
+// called from other goroutines, Close from any. Locks: wmu (one Write,
+// CloseWrite, Cork or Uncork at a time), then mu (the state), then pmu
+// (publishing, so that sequence numbers go out in order); mu is never held
+// while publishing.
 type conn struct {
 	s             *shared
 	p             *pool
@@ -46,7 +51,9 @@ type conn struct {
 
 	sub *natsgo.Subscription // set before any message can arrive
 
-	wmu sync.Mutex
+	wmu    sync.Mutex
+	corked bool   // guarded by wmu: Write gathers into gather
+	gather []byte // guarded by wmu: data written while corked, not yet sent, less than maxMsg bytes
 
 	pmu    sync.Mutex
 	outSeq uint64
@@ -284,9 +291,42 @@ func (c *conn) readLocked(p []byte) (int, error) {
 	return n, nil
 }
 
+// Write sends p, at most maxMsg bytes to a message, once the peer's window
+// has room; while corked, it gathers p into whole messages instead.
 func (c *conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if !c.corked {
+		return c.writeLocked(p)
+	}
+	n := 0
+	for n < len(p) {
+		if len(c.gather) == 0 && len(p)-n >= c.maxMsg {
+			// A whole message needs no gathering.
+			k, err := c.writeLocked(p[n : n+c.maxMsg])
+			n += k
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if c.gather == nil {
+			c.gather = make([]byte, 0, c.maxMsg)
+		}
+		k := min(len(p)-n, c.maxMsg-len(c.gather))
+		c.gather = append(c.gather, p[n:n+k]...)
+		n += k
+		if len(c.gather) == c.maxMsg {
+			if err := c.flushLocked(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// writeLocked sends p, holding wmu.
+func (c *conn) writeLocked(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		k, err := c.reserve(len(p) - n)
@@ -300,6 +340,36 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// flushLocked sends what was gathered, holding wmu. NATS copies a message
+// as it is published, so gather is free again when it returns.
+func (c *conn) flushLocked() error {
+	if len(c.gather) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.gather)
+	c.gather = c.gather[:0]
+	return err
+}
+
+// Cork starts gathering writes into whole messages (session.Corker).
+func (c *conn) Cork() {
+	c.wmu.Lock()
+	c.corked = true
+	c.wmu.Unlock()
+}
+
+// Uncork sends what was gathered and stops gathering (session.Corker).
+func (c *conn) Uncork() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.corked = false
+	return c.flushLocked()
+}
+
+// Buffered reports that Read copies from messages already received
+// (transport.Buffered): a buffer above it would only copy them again.
+func (c *conn) Buffered() bool { return true }
 
 // reserve waits until the peer's window has room and takes up to want
 // bytes of it, at most one message.
@@ -345,6 +415,11 @@ func (c *conn) CloseWrite() error {
 		c.mu.Unlock()
 		return nil
 	}
+	c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	c.mu.Lock()
 	c.finSent = true
 	c.mu.Unlock()
 	return c.publish(kindFin, nil)
