@@ -23,17 +23,24 @@ type Relay struct {
 // test ends.
 func Start(t testing.TB) *Relay {
 	t.Helper()
-	r := &Relay{t: t, opts: server.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true}}
-	r.start()
-	t.Cleanup(r.Stop)
-	return r
+	return StartWith(t, nil)
 }
 
 // StartWithToken starts a relay that requires token of its clients
 // (nats://TOKEN@HOST:PORT/NAME).
 func StartWithToken(t testing.TB, token string) *Relay {
 	t.Helper()
-	r := &Relay{t: t, opts: server.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true, Authorization: token}}
+	return StartWith(t, func(o *server.Options) { o.Authorization = token })
+}
+
+// StartWith starts a relay as Start does, with its options changed by set
+// (max_payload, say) if set is not nil.
+func StartWith(t testing.TB, set func(*server.Options)) *Relay {
+	t.Helper()
+	r := &Relay{t: t, opts: server.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true}}
+	if set != nil {
+		set(&r.opts)
+	}
 	r.start()
 	t.Cleanup(r.Stop)
 	return r

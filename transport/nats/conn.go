@@ -84,13 +84,7 @@ type conn struct {
 var errPeerClosed = fmt.Errorf("farpipe: the peer closed the connection: %w", syscall.EPIPE)
 
 func newConn(s *shared, p *pool, a addr, inbox string) *conn {
-	maxMsg := int(s.nc.MaxPayload()) - connHeader
-	if maxMsg > maxData {
-		maxMsg = maxData
-	}
-	if maxMsg < 1 {
-		maxMsg = 1
-	}
+	maxMsg := max(min(int(s.nc.MaxPayload())-hdrRoom, maxData), 1)
 	return &conn{
 		s: s, p: p, inbox: inbox, window: defaultWindow, maxMsg: maxMsg,
 		local:   netAddr{a.scheme, a.String()},

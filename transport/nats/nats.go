@@ -24,9 +24,10 @@ func init() {
 
 // Sizes of the flow control and of messages.
 const (
-	defaultWindow = 8 << 20   // the credit each end grants its peer
-	minWindow     = 64 << 10  // the least credit a peer may grant
-	maxData       = 256 << 10 // the most data bytes in one message (less if the server's max_payload is smaller)
+	defaultWindow = 8 << 20  // the credit each end grants its peer
+	minWindow     = 64 << 10 // the least credit a peer may grant
+	maxData       = 1 << 20  // the most data bytes in one message (less if the server's max_payload is smaller)
+	hdrRoom       = 64       // what a message's NATS header (hdrKey, 36 bytes) takes of the server's max_payload
 )
 
 // Timeouts of the rendezvous.
