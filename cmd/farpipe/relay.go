@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -196,8 +195,8 @@ func (f *relayFlags) limitMemory() error {
 	if err != nil || (n != 0 && n < 16<<20) {
 		return usagef("--memory-limit %q: give 0 (none) or a size of at least 16MiB, for example 96MiB", f.memoryLimit)
 	}
-	if n > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(n))
+	if n > 0 {
+		softMemoryLimit(int64(n))
 	}
 	return nil
 }

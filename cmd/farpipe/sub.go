@@ -103,6 +103,7 @@ func parseFrom(s string, now time.Time) (broker.SubConfig, error) {
 }
 
 func runSub(ctx context.Context, f *subFlags, addr string) error {
+	softMemoryLimit(streamMemoryLimit)
 	sc, err := parseFrom(f.from, time.Now())
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ func runMapQueue(ctx context.Context, f *mapFlags, addr string, replicas int, jo
 	if replicas < 1 || replicas > 5 {
 		return usagef("map: --replicas must be from 1 to 5")
 	}
+	softMemoryLimit(streamMemoryLimit)
 	q, err := broker.OpenQueue(ctx, addr, broker.QueueOptions{Replicas: replicas})
 	if err != nil {
 		if cerr := context.Cause(ctx); cerr != nil {
