@@ -29,7 +29,10 @@ import (
 //     and consumer with the same message size, messages in flight and
 //     acknowledgements);
 //   - farpipe map --via the relay with two local `farpipe worker -j 1 --
-//     cat`, beside local `farpipe map -j 2 -- cat`;
+//     cat`, beside local `farpipe map -j 2 -- cat`, and beside the nats
+//     copier of the relay part moving the file once through the relay
+//     with nothing stored: the least any path through the relay costs,
+//     which map --via pays twice (chunks out, results back);
 //
 // the peak RSS of pub, sub, worker and map on those runs; then the latency
 // of a record from pub's standard input to a following sub's standard
@@ -52,21 +55,26 @@ const (
 
 // streamLines are the measured lines of the part, in report order.
 var streamLines = []string{"farpipe pub", "farpipe sub", "farpipe pub+sub", "jscopy pub", "jscopy sub", "jscopy pub+sub",
-	"map --via, 2 workers cat", "map -j 2 cat (local)", "pipe | map --via, 2 workers", "pipe | map -j 2 cat (local)"}
+	"map --via, 2 workers cat", "map -j 2 cat (local)", "pipe | map --via, 2 workers", "pipe | map -j 2 cat (local)",
+	copyLine}
+
+// copyLine is the nats copier's line (natsCopy).
+const copyLine = "nats copier, one way"
 
 // rssProgs are the programs whose peak RSS the part checks.
 var rssProgs = []string{"pub", "sub", "worker", "map --via", "map (local)"}
 
 // streamBench is the state of the streams part.
 type streamBench struct {
-	h      *harness
-	jscopy string
-	relay  *relayProc
-	file   string
-	size   int64
-	secs   map[string][]float64
-	rss    map[string]int64 // peak over the runs, by program (rssProgs)
-	notes  []string
+	h        *harness
+	jscopy   string
+	natscopy string
+	relay    *relayProc
+	file     string
+	size     int64
+	secs     map[string][]float64
+	rss      map[string]int64 // peak over the runs, by program (rssProgs)
+	notes    []string
 }
 
 func runStreamsPart(ctx context.Context, cfg *config) error {
@@ -80,10 +88,12 @@ func runStreamsPart(ctx context.Context, cfg *config) error {
 		return err
 	}
 	defer h.close()
-	sb := &streamBench{h: h, jscopy: filepath.Join(h.tmp, "jscopy"), size: cfg.size,
+	sb := &streamBench{h: h, jscopy: filepath.Join(h.tmp, "jscopy"), natscopy: filepath.Join(h.tmp, "natscopy"), size: cfg.size,
 		secs: map[string][]float64{}, rss: map[string]int64{}}
-	if err := goBuild(ctx, root, sb.jscopy, "./bench/cmd/jscopy"); err != nil {
-		return err
+	for bin, pkg := range map[string]string{sb.jscopy: "./bench/cmd/jscopy", sb.natscopy: "./bench/cmd/natscopy"} {
+		if err := goBuild(ctx, root, bin, pkg); err != nil {
+			return err
+		}
 	}
 	if h.haveTime = missing([]string{timeBin}) == ""; !h.haveTime {
 		sb.notes = append(sb.notes, timeBin+" is not installed: no memory figures")
@@ -104,7 +114,7 @@ func runStreamsPart(ctx context.Context, cfg *config) error {
 	defer os.Remove(sb.file)
 	load := loadAverage()
 	for round := 1; round <= cfg.runs; round++ {
-		for _, step := range []func(context.Context, int) error{sb.pubSub, sb.jsPubSub, sb.mapVia, sb.mapLocal, sb.mapViaPipe, sb.mapLocalPipe} {
+		for _, step := range []func(context.Context, int) error{sb.pubSub, sb.jsPubSub, sb.mapVia, sb.mapLocal, sb.mapViaPipe, sb.mapLocalPipe, sb.natsCopy} {
 			if ctx.Err() != nil {
 				return fmt.Errorf("farpipe bench: interrupted: %v", ctx.Err())
 			}
@@ -279,6 +289,32 @@ func (sb *streamBench) jsPubSub(ctx context.Context, round int) error {
 	sb.record("jscopy sub", ss, "", 0)
 	sb.record("jscopy pub+sub", ps+ss, "", 0)
 	logf("run %d jscopy pub %.2f s + sub %.2f s (load %s)", round, ps, ss, loadAverage())
+	return nil
+}
+
+// natsCopy moves the file once through the relay with the relay part's
+// nats copier (core NATS, farpipe's message size, nothing stored): sub
+// first, then pub, which exits once sub has confirmed the checksum; pub's
+// time is the line's.
+func (sb *streamBench) natsCopy(ctx context.Context, round int) error {
+	args := []string{"--server", sb.relay.url, "--subject", "copy" + strconv.Itoa(round), "--msg", strconv.Itoa(farpipeNatsMsg)}
+	sub, out, err := sb.start(ctx, "natscopy sub", "", append([]string{sb.natscopy, "sub"}, args...)...)
+	if err != nil {
+		return err
+	}
+	secs, _, _, err := sb.proc(ctx, "natscopy pub", sb.file, append([]string{sb.natscopy, "pub"}, args...)...)
+	if err != nil {
+		sub.stop()
+		return err
+	}
+	if err := sub.wait(); err != nil {
+		return err
+	}
+	if err := sb.checkSize("natscopy sub", out.Load()); err != nil {
+		return err
+	}
+	sb.record(copyLine, secs, "", 0)
+	logf("run %d nats copier %.2f s (load %s)", round, secs, loadAverage())
 	return nil
 }
 
@@ -485,6 +521,15 @@ func (sb *streamBench) writeReport(w io.Writer, lat []time.Duration, latErr erro
 	ratio(fmt.Sprintf("farpipe pub+sub ≥ %.1f× jscopy pub+sub", pubSubBar), "farpipe pub+sub", "jscopy pub+sub", pubSubBar)
 	ratio(fmt.Sprintf("map --via, 2 workers ≥ %.1f× map -j 2 (local)", viaBar), "map --via, 2 workers cat", "map -j 2 cat (local)", viaBar)
 	ratio(fmt.Sprintf("the same from a pipe ≥ %.1f×", viaBar), "pipe | map --via, 2 workers", "pipe | map -j 2 cat (local)", viaBar)
+	info := func(what, a, b string) {
+		if ra, rb := rate(a), rate(b); ra > 0 && rb > 0 {
+			fmt.Fprintf(w, "  INFO  %-52s %.2f× (per run: %s)\n", what, ra/rb, sb.roundRatios(a, b))
+		}
+	}
+	// What any path through the relay could reach: map --via moves every
+	// byte through it twice.
+	info("nats copier one way ÷ map -j 2 (local) (no goal)", copyLine, "map -j 2 cat (local)")
+	info("map --via, 2 workers ÷ nats copier one way (no goal)", "map --via, 2 workers cat", copyLine)
 	for _, g := range []struct {
 		goal  string
 		q     float64
