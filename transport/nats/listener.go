@@ -19,11 +19,11 @@ const acceptQueue = 128
 // A listener waits at a pipe's name: it subscribes to the name's subject
 // and answers each dial request with a new connection.
 //
-// Claiming the name: core NATS has no locks. Before it subscribes, a new
-// listener sends a probe to the name; any listener already there answers
-// it, so the new one fails. Two listeners that probe within the same round
-// trip may both succeed; a dialer then reaches one of them, and the session
-// layer refuses a resume that reaches the other, so their streams never mix.
+// Claiming the name: core NATS has no locks. A new listener claims the
+// name exactly on its claim subjects (claim.go), so that of two listeners
+// starting at once at most one gets the name and the other is refused,
+// then sends a probe to the name's subject, which a listener of an
+// earlier farpipe version there answers.
 type listener struct {
 	t  *natsTransport
 	a  addr
@@ -31,6 +31,7 @@ type listener struct {
 	id [idLen]byte
 
 	sub      *natsgo.Subscription
+	claims   []*natsgo.Subscription // claimBits subjects that say the name is taken
 	accepted chan *conn
 	done     chan struct{}
 
@@ -38,37 +39,62 @@ type listener struct {
 	closed bool
 }
 
-// claim probes the name and subscribes to it.
+// claim claims the name exactly (claim.go), asks the name's subject
+// whether a listener of an earlier farpipe version waits there, and
+// subscribes to it.
 func (l *listener) claim(ctx context.Context) error {
 	nc := l.s.nc
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	monitored, err := l.claimExactly(ctx)
+	if err != nil {
+		return err
+	}
+	// A listener answers at once; without one, the relay answers "no
+	// responders", unless a monitor got the probe.
+	wait := probeTimeout
+	if monitored {
+		wait = claimQuiet
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	m, err := nc.RequestWithContext(pctx, l.a.subject(), appendProbe(nil, l.id[:]))
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, ctx.Err())
+		err = fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, ctx.Err())
 	case errors.Is(err, natsgo.ErrNoResponders):
-		// free
+		err = nil // free
+	case errors.Is(err, context.DeadlineExceeded) && monitored:
+		err = nil // only the monitor got it
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("farpipe: pipe %q on the relay %s is taken: its subscriber did not answer within %s (a busy farpipe, or not farpipe): pick another name: %w", l.a.name, l.a.relay(), probeTimeout, syscall.EADDRINUSE)
+		err = fmt.Errorf("farpipe: pipe %q on the relay %s is taken: its subscriber did not answer within %s (a busy farpipe, or not farpipe): pick another name: %w", l.a.name, l.a.relay(), probeTimeout, syscall.EADDRINUSE)
 	case err != nil:
-		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
+		err = fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	default:
-		if r, perr := parseRendezvous(m.Data); perr != nil || r.kind != kindRefuse {
-			return fmt.Errorf("farpipe: pipe %q on the relay %s is taken by something that is not this farpipe version: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
+		if r, perr := parseRendezvous(m.Data); perr == nil && r.kind == kindRefuse && r.reason == claimGone {
+			err = nil // that listener was closing
+		} else if perr != nil || r.kind != kindRefuse {
+			err = fmt.Errorf("farpipe: pipe %q on the relay %s is taken by something that is not this farpipe version: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
+		} else {
+			err = fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 		}
-		return fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
 	}
-	sub, err := nc.Subscribe(l.a.subject(), l.onRequest)
+	if err == nil {
+		var sub *natsgo.Subscription
+		if sub, err = nc.Subscribe(l.a.subject(), l.onRequest); err == nil {
+			l.sub = sub
+			fctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			if err = nc.FlushWithContext(fctx); err != nil {
+				sub.Unsubscribe()
+			}
+			cancel()
+		}
+		if err != nil {
+			err = fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
+		l.dropClaims()
 	}
-	l.sub = sub
-	if err := nc.FlushWithContext(pctx); err != nil {
-		sub.Unsubscribe()
-		return fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
-	}
-	return nil
+	return err
 }
 
 // onRequest answers the requests on the name's subject (in the
@@ -85,7 +111,13 @@ func (l *listener) onRequest(m *natsgo.Msg) {
 	switch r.kind {
 	case kindProbe:
 		if !bytes.Equal(r.id, l.id[:]) {
-			m.Respond(appendRefuse(nil, "in use"))
+			l.mu.Lock()
+			answer := claimInUse
+			if l.closed {
+				answer = claimGone
+			}
+			l.mu.Unlock()
+			m.Respond(appendRefuse(nil, answer))
 		}
 	case kindDial:
 		l.accept(m, r.hello)
@@ -144,7 +176,11 @@ func (l *listener) Close() error {
 	l.closed = true
 	close(l.done)
 	l.mu.Unlock()
-	l.sub.Unsubscribe()
+	// Drained, not unsubscribed: a probe or dial the relay routed here
+	// before it saw the unsubscription is still answered (gone, closing)
+	// instead of being dropped, which would keep its sender waiting.
+	l.sub.Drain()
+	l.dropClaims()
 	for {
 		select {
 		case c := <-l.accepted:

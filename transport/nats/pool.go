@@ -169,7 +169,12 @@ func (p *pool) put(s *shared) {
 	if d := s.nc.DiscoveredServers(); len(d) > 0 {
 		p.known[s.key] = d
 	}
-	s.nc.Close()
+	// Drained: what the relay sent before it saw the unsubscriptions
+	// (a probe of the name just given up) is still handled and answered
+	// before the connection closes, a moment later.
+	if err := s.nc.Drain(); err != nil {
+		s.nc.Close()
+	}
 }
 
 // ref takes one more reference to s; pool.put drops it.
