@@ -7,8 +7,12 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -563,6 +567,60 @@ func TestMutualTLS(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	// unix:// and shm:// name no host: the listener's certificate is
+	// checked against the CA only. Before, every such dial failed.
+	t.Run("transfer on this host", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("skipping: local transports are tested on Linux")
+		}
+		for _, addr := range []string{
+			"unix://" + filepath.Join(t.TempDir(), "s"),
+			fmt.Sprintf("shm://farpipe-mtls-%d", os.Getpid()),
+		} {
+			t.Run(addr[:strings.Index(addr, ":")], func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				ln, err := farpipe.Listen(ctx, addr, p.serverOpt())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				accepted := captureAcceptOne(ln)
+				d, err := farpipe.Dial(ctx, addr, p.clientOpt())
+				if err != nil {
+					ln.Close()
+					<-accepted
+					t.Fatal(err)
+				}
+				a := <-accepted
+				if a == nil {
+					d.Abort("test over")
+					t.Fatal("Accept failed")
+				}
+				captureExchange(t, d, a, payload)
+				captureClosePipe(t, ln, d, a)
+			})
+		}
+		// A listener whose certificate another CA signed is refused there too.
+		addr := "unix://" + filepath.Join(t.TempDir(), "o")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ln, err := farpipe.Listen(ctx, addr, farpipe.WithCertificates(other.ServerCert, other.ServerKey, p.CAFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := captureAcceptOne(ln)
+		if d, err := farpipe.Dial(ctx, addr, p.clientOpt()); !errors.Is(err, farpipe.ErrAuth) {
+			if err == nil {
+				d.Abort("test over")
+			}
+			t.Errorf("Dial to a listener with another CA's certificate over unix://: %v, want ErrAuth", err)
+		}
+		ln.Close()
+		<-accepted
 	})
 
 	t.Run("certificates and token", func(t *testing.T) {

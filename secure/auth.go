@@ -105,8 +105,15 @@ func (CertAuth) Prove(*session.Transcript, wire.Role) ([]byte, error) { return n
 // Verify checks that the connection is TLS with a verified peer certificate.
 func (CertAuth) Verify(t *session.Transcript, _ wire.Role, proof []byte) error {
 	tc, ok := t.Conn.(tlsState)
-	if !ok || len(tc.ConnectionState().VerifiedChains) == 0 || len(proof) != 0 {
+	if !ok || len(proof) != 0 {
 		return errors.New("no verified certificate from the peer")
+	}
+	if len(tc.ConnectionState().VerifiedChains) == 0 {
+		// Dialing a host-less address, the chain was verified against
+		// the CA by the connection's own check (ClientTLS).
+		if v, ok := t.Conn.(interface{ verifiedByCA() bool }); !ok || !v.verifiedByCA() {
+			return errors.New("no verified certificate from the peer")
+		}
 	}
 	return nil
 }

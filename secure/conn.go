@@ -21,8 +21,17 @@ import (
 // tlsConn is TLS over a transport's connection, corked (corkConn).
 type tlsConn struct {
 	*tls.Conn
-	cork *corkConn
-	idle func() bool // the socket's, nil if it cannot tell
+	cork   *corkConn
+	idle   func() bool // the socket's, nil if it cannot tell
+	caOnly bool        // the listener's chain is verified by VerifyConnection, against the CA only (ClientTLS)
+}
+
+// verifiedByCA reports whether the handshake verified the peer's chain
+// against the CA itself (caOnly), which crypto/tls does not record in
+// VerifiedChains: a failed check fails the handshake.
+func (c *tlsConn) verifiedByCA() bool {
+	st := c.ConnectionState()
+	return c.caOnly && st.HandshakeComplete && len(st.PeerCertificates) > 0
 }
 
 func newTLSConn(under net.Conn, wrap func(net.Conn) *tls.Conn) *tlsConn {

@@ -504,6 +504,16 @@ func TestCertAuth(t *testing.T) {
 	d, l := hellos(t)
 	var ca secure.CertAuth
 
+	t.Run("mutual TLS without a host name", func(t *testing.T) {
+		// unix:// and shm:// name no host: the CA's signature suffices.
+		noHost, err := cli.ClientTLS("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, c := tlsPair(t, srvTLS, noHost)
+		closeAll(s, c)
+	})
+
 	t.Run("mutual TLS", func(t *testing.T) {
 		s, c := tlsPair(t, srvTLS, cliTLS)
 		defer closeAll(s, c)
@@ -558,6 +568,10 @@ func TestCertAuth(t *testing.T) {
 		{"server name not in the certificate", p.server(), p.client(), "farpipe.example"},
 		{"server certificate used by the client", p.server(), secure.Config{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CAFile}, "localhost"},
 		{"client certificate used by the server", secure.Config{CertFile: p.ClientCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, p.client(), "localhost"},
+		// A unix socket or shared memory names no host: the CA's
+		// signature and the server's key usage are still checked.
+		{"no host name, server certificate from another CA", secure.Config{CertFile: other.ServerCert, KeyFile: other.ServerKey, CAFile: p.CAFile}, p.client(), ""},
+		{"no host name, client certificate used by the server", secure.Config{CertFile: p.ClientCert, KeyFile: p.ClientKey, CAFile: p.CAFile}, p.client(), ""},
 		{"no client certificate", p.server(), secure.Config{Token: validToken}, "localhost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

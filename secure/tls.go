@@ -91,7 +91,9 @@ func (c *Config) ServerTLS() (*tls.Config, error) {
 }
 
 // ClientTLS returns the TLS configuration of a dialing side for host, or
-// nil with NoEncrypt.
+// nil with NoEncrypt. With certificates, the listener's must be signed by
+// the CA and name host; an empty host (a unix socket or shared memory on
+// this machine, which names no host) only needs the CA's signature.
 func (c *Config) ClientTLS(host string) (*tls.Config, error) {
 	if c.NoEncrypt || c.Local && !c.PKI() {
 		return nil, nil
@@ -111,7 +113,31 @@ func (c *Config) ClientTLS(host string) (*tls.Config, error) {
 	tc.Certificates = []tls.Certificate{cert}
 	tc.RootCAs = pool
 	tc.ServerName = host
+	if host == "" {
+		// crypto/tls verifies a chain only with a name to check; the
+		// chain is verified here instead, against the same CA.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyChain(cs.PeerCertificates, pool)
+		}
+	}
 	return tc, nil
+}
+
+// verifyChain checks that certs, a listener's certificate and the
+// intermediates it sent, chain to a CA of roots, for a server.
+func verifyChain(certs []*x509.Certificate, roots *x509.CertPool) error {
+	if len(certs) == 0 {
+		return errors.New("farpipe: the listener sent no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	return nil
 }
 
 func (c *Config) load() (tls.Certificate, *x509.CertPool, error) {
@@ -161,7 +187,9 @@ func Client(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
 		return plain(conn)
 	}
-	return newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Client(c, tc) })
+	c := newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Client(c, tc) })
+	c.caOnly = tc.InsecureSkipVerify && tc.VerifyConnection != nil
+	return c
 }
 
 // Server wraps an accepted connection in TLS per tc (nil: none), like
