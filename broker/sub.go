@@ -225,7 +225,7 @@ func (r *reader) save(pos ...uint64) error {
 		r.done.put(p)
 	}
 	if err := r.o.Checkpoint.Save(r.done.written()); err != nil {
-		return fmt.Errorf("farpipe: saving what sub wrote: %w", err)
+		return fmt.Errorf("farpipe: saving what sub wrote: %w: the records after the last save are not acknowledged; fix that (room on the disk, the file's permissions) and run the same sub again, which goes on from there", err)
 	}
 	return nil
 }
