@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/natsclaim"
 	"github.com/nats-io/nats.go"
 )
 
@@ -127,32 +128,12 @@ func (o *Offering) claimNumber(ctx context.Context) error {
 	return ErrNoNumber
 }
 
-// claimBits is the number of bits of the offer id that its claim subjects
-// spell out.
-const claimBits = 32
-
-// claimSubject is farpipe.code.N.c.<bit index>.<bit value>.
-func claimSubject(n, bit int, value uint32) string {
-	return fmt.Sprintf("%s.c.%d.%d", subject(n), bit, value)
-}
-
-// claim tries to take number n, exactly, without timing assumptions on
-// one server. An offer holding (or claiming) n subscribes to the claimBits
-// subjects farpipe.code.N.c.<i>.<bit i of its id>. To claim, an offer
-// first subscribes to its own, then sends one probe to each
-// farpipe.code.N.c.<i>.<the other value of bit i>, with a reply subject:
-// these reach every other offer on n (its id differs in some bit) and
-// never the sender. Every offer answers every probe that reaches it with
-// "taken" ("gone" if it has left that number by the time it reads the
-// probe). The number is ours when all claimBits probes are answered "no
-// responders" (by the relay: when it routed the probe, no other offer on n
-// had that subscription) or "gone". Of two offers claiming at once, each
-// subscribed before it probed, so the relay routes the later prober's
-// probe to the earlier one: at most one keeps n (docs/codes.md has the
-// argument). A probe that reached only subscribers which are not offers
-// (a monitor on ">") gets no answer: when a monitor is seen (a probe to
-// farpipe.code.N.c.m.m, a subject no offer subscribes to, is not "no
-// responders"), claimQuiet without a "taken" makes the number ours too.
+// claim tries to take number n, exactly, by package natsclaim's rule on
+// the subjects farpipe.code.N.c.*, the tag being the offer id's first four
+// bytes: every offer answers every probe that reaches it with "taken"
+// ("gone" if it has left that number by the time it reads the probe), and
+// when a monitor is seen, claimQuiet without a "taken" makes the number
+// ours.
 func (o *Offering) claim(ctx context.Context, n int, reply string, replies chan *nats.Msg) (bool, error) {
 	tag := binary.BigEndian.Uint32(o.id[:4])
 	prefix := subject(n) + ".c."
@@ -172,33 +153,23 @@ func (o *Offering) claim(ctx context.Context, n int, reply string, replies chan 
 			s.Drain()
 		}
 	}()
-	for i := range claimBits {
+	for i := range natsclaim.Bits {
 		var sub *nats.Subscription
-		sub, err = o.nc.ChanSubscribe(claimSubject(n, i, tag>>i&1), o.ch)
+		sub, err = o.nc.ChanSubscribe(natsclaim.Own(subject(n), i, tag), o.ch)
 		if err != nil {
 			return false, fmt.Errorf("farpipe: subscribing on the relay: %w", err)
 		}
 		subs = append(subs, sub)
 	}
-	probe := message{typ: tProbe, id: o.id}.encode()
-	for i := range claimBits {
-		m := &nats.Msg{Subject: claimSubject(n, i, 1-tag>>i&1), Reply: fmt.Sprintf("%s.%d", reply, i), Data: probe}
-		if err := o.nc.PublishMsg(m); err != nil {
-			return false, fmt.Errorf("farpipe: publishing on the relay: %w", err)
-		}
-	}
-	// The monitor check: no offer subscribes to this subject, so only a
-	// wildcard subscriber (a monitor) can keep it from "no responders".
-	monitor := reply + ".m"
-	if err := o.nc.PublishMsg(&nats.Msg{Subject: subject(n) + ".c.m.m", Reply: monitor, Data: probe}); err != nil {
+	if err := natsclaim.Probe(o.nc, subject(n), tag, reply, message{typ: tProbe, id: o.id}.encode()); err != nil {
 		return false, fmt.Errorf("farpipe: publishing on the relay: %w", err)
 	}
-	keep, err = o.awaitClaim(ctx, prefix, reply, monitor, replies)
+	keep, err = o.awaitClaim(ctx, prefix, reply, replies)
 	return keep, err
 }
 
 // awaitClaim collects the answers to one claim's probes: see claim.
-func (o *Offering) awaitClaim(ctx context.Context, prefix, reply, monitor string, replies chan *nats.Msg) (bool, error) {
+func (o *Offering) awaitClaim(ctx context.Context, prefix, reply string, replies chan *nats.Msg) (bool, error) {
 	// A round trip: the relay answered "no responders" to our probes, the
 	// monitor check included, before it answers the flush, so after it
 	// every such answer is in replies.
@@ -210,14 +181,17 @@ func (o *Offering) awaitClaim(ctx context.Context, prefix, reply, monitor string
 		}
 		return false, fmt.Errorf("farpipe: offering a code on the relay: %w", err)
 	}
-	c := claimCount{reply: reply, monitor: monitor, free: map[string]bool{}}
+	c := natsclaim.NewTally(reply, func(data []byte) bool {
+		r, err := decode(data)
+		return err == nil && r.typ == tStatus && r.status == stGone // that offer had left n when it read the probe
+	})
 	for len(replies) > 0 {
-		if done, keep := c.add(<-replies); done {
+		if done, keep := c.Add(<-replies); done {
 			return keep, nil
 		}
 	}
 	var quiet <-chan time.Time
-	if c.monitored() {
+	if c.Monitored() {
 		t := time.NewTimer(claimQuiet)
 		defer t.Stop()
 		quiet = t.C
@@ -233,7 +207,7 @@ func (o *Offering) awaitClaim(ctx context.Context, prefix, reply, monitor string
 				o.respond(m, message{typ: tStatus, status: stGone}) // a number given up
 			}
 		case m := <-replies:
-			if done, keep := c.add(m); done {
+			if done, keep := c.Add(m); done {
 				return keep, nil
 			}
 		case <-quiet:
@@ -247,37 +221,6 @@ func (o *Offering) awaitClaim(ctx context.Context, prefix, reply, monitor string
 		}
 	}
 }
-
-// claimCount tallies the answers to one claim's probes.
-type claimCount struct {
-	reply, monitor string
-	free           map[string]bool // probes answered "no responders" or "gone"
-	noMonitor      bool            // the monitor check was answered "no responders"
-}
-
-// add counts one answer; done reports a decision, keep what it is.
-func (c *claimCount) add(m *nats.Msg) (done, keep bool) {
-	if !strings.HasPrefix(m.Subject, c.reply+".") {
-		return false, false // an answer to an earlier attempt
-	}
-	free := len(m.Data) == 0 && m.Header.Get("Status") == "503"
-	if r, err := decode(m.Data); err == nil && r.typ == tStatus && r.status == stGone {
-		free = true // that offer had left n when it read the probe
-	}
-	switch {
-	case m.Subject == c.monitor:
-		c.noMonitor = free
-		return false, false
-	case !free:
-		return true, false // another offer answered: n is taken
-	}
-	c.free[m.Subject] = true
-	return len(c.free) == claimBits, true
-}
-
-// monitored reports whether a subscriber that is no offer received the
-// monitor check; only meaningful after the flush.
-func (c *claimCount) monitored() bool { return !c.noMonitor }
 
 // respond answers m if it has a reply subject; errors are the relay
 // connection's and show up where the caller waits.

@@ -4,46 +4,28 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/farpipe/farpipe/internal/natsclaim"
 	natsgo "github.com/nats-io/nats.go"
 )
 
 // Claiming a pipe's name exactly, the way relay/code claims a code's
-// number (docs/codes.md has the argument). Core NATS has no locks, and a
-// probe of the name's own subject, which a listener subscribes to, reaches
-// the prober too; so each listener also subscribes to claimBits subjects
-// NAME.c.<i>.<bit i of its id>, and a new one, once subscribed to its own,
-// sends one probe to each NAME.c.<i>.<the other value of bit i>: these
-// reach every other listener of NAME (its id differs in some bit) and
-// never the sender. Every listener answers every probe that reaches it
-// "in use" ("gone" once it is closing). The name is the new listener's
-// when the relay answers every probe "no responders" (or the listener
-// there was going). Of two listeners claiming at once, each subscribed
-// before it probed, so the relay routes the later prober's probe to the
-// earlier one: at most one keeps the name, and both may give up.
-//
-// A probe that only a subscriber which is no listener receives (a monitor
-// on ">") gets no answer: when a monitor is seen (a probe to NAME.c.m.m,
-// which no listener subscribes to, is not "no responders"), claimQuiet
-// without an "in use" makes the name ours.
-const (
-	claimBits  = 32
-	claimQuiet = 300 * time.Millisecond
-)
+// number: package natsclaim's rule on the subjects farpipe.pipe.NAME.c.*,
+// the tag being the listener id's first four bytes. A probe of the name's
+// own subject, which a listener subscribes to, would reach the prober too.
+// Every listener answers every claim probe that reaches it "in use"
+// ("gone" once it is closing); of two listeners claiming at once at most
+// one keeps the name, and both may give up. When a monitor on ">" is seen,
+// claimQuiet without an "in use" makes the name ours.
+const claimQuiet = 300 * time.Millisecond
 
 // Answers to a claim's probe.
 const (
 	claimInUse = "in use"
 	claimGone  = "gone"
 )
-
-// claimSubject is farpipe.pipe.NAME.c.<bit>.<value>.
-func (a addr) claimSubject(bit int, value uint32) string {
-	return fmt.Sprintf("%s.c.%d.%d", a.subject(), bit, value)
-}
 
 // claimExactly subscribes l to its claim subjects and probes the others';
 // it keeps the subscriptions (l.claims) only if the name is l's. It
@@ -56,29 +38,21 @@ func (l *listener) claimExactly(ctx context.Context) (monitored bool, err error)
 			l.dropClaims()
 		}
 	}()
-	for i := range claimBits {
-		sub, err := nc.Subscribe(l.a.claimSubject(i, tag>>i&1), l.onClaim)
+	for i := range natsclaim.Bits {
+		sub, err := nc.Subscribe(natsclaim.Own(l.a.subject(), i, tag), l.onClaim)
 		if err != nil {
 			return false, fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 		}
 		l.claims = append(l.claims, sub)
 	}
 	inbox := nc.NewInbox()
-	replies := make(chan *natsgo.Msg, claimBits+8)
+	replies := make(chan *natsgo.Msg, natsclaim.Bits+8)
 	rsub, err := nc.ChanSubscribe(inbox+".>", replies)
 	if err != nil {
 		return false, fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	}
 	defer rsub.Unsubscribe()
-	probe := appendProbe(nil, l.id[:])
-	for i := range claimBits {
-		m := &natsgo.Msg{Subject: l.a.claimSubject(i, 1-tag>>i&1), Reply: fmt.Sprintf("%s.%d", inbox, i), Data: probe}
-		if err := nc.PublishMsg(m); err != nil {
-			return false, fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
-		}
-	}
-	monitor := inbox + ".m"
-	if err := nc.PublishMsg(&natsgo.Msg{Subject: l.a.subject() + ".c.m.m", Reply: monitor, Data: probe}); err != nil {
+	if err := natsclaim.Probe(nc, l.a.subject(), tag, inbox, appendProbe(nil, l.id[:])); err != nil {
 		return false, fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	}
 	// The relay answers "no responders" before it answers the flush, so
@@ -92,31 +66,24 @@ func (l *listener) claimExactly(ctx context.Context) (monitored bool, err error)
 		return false, fmt.Errorf("farpipe: listening at %s://%s: %w", l.t.scheme, l.a, err)
 	}
 	taken := fmt.Errorf("farpipe: another farpipe already waits at pipe %q on the relay %s: pick another name: %w", l.a.name, l.a.relay(), syscall.EADDRINUSE)
-	free := map[string]bool{}
-	monitored = true
+	tally := natsclaim.NewTally(inbox, func(data []byte) bool {
+		r, err := parseRendezvous(data)
+		return err == nil && r.kind == kindRefuse && r.reason == claimGone // that listener was closing
+	})
 	count := func(m *natsgo.Msg) (done bool, err error) {
-		ok := len(m.Data) == 0 && m.Header.Get("Status") == "503"
-		if r, perr := parseRendezvous(m.Data); perr == nil && r.kind == kindRefuse && r.reason == claimGone {
-			ok = true
-		}
-		switch {
-		case m.Subject == monitor:
-			monitored = !ok
-			return false, nil
-		case !ok:
+		done, keep := tally.Add(m)
+		if done && !keep {
 			return true, taken
-		case strings.HasPrefix(m.Subject, inbox+"."):
-			free[m.Subject] = true
 		}
-		return len(free) == claimBits, nil
+		return done, nil
 	}
 	for len(replies) > 0 {
 		if done, err := count(<-replies); done {
-			return monitored, err
+			return tally.Monitored(), err
 		}
 	}
 	var quiet <-chan time.Time
-	if monitored {
+	if tally.Monitored() {
 		t := time.NewTimer(claimQuiet)
 		defer t.Stop()
 		quiet = t.C
@@ -127,7 +94,7 @@ func (l *listener) claimExactly(ctx context.Context) (monitored bool, err error)
 		select {
 		case m := <-replies:
 			if done, err := count(m); done {
-				return monitored, err
+				return tally.Monitored(), err
 			}
 		case <-quiet:
 			return true, nil // a monitor got the probes still unanswered: a listener would have answered by now

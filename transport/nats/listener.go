@@ -31,7 +31,7 @@ type listener struct {
 	id [idLen]byte
 
 	sub      *natsgo.Subscription
-	claims   []*natsgo.Subscription // claimBits subjects that say the name is taken
+	claims   []*natsgo.Subscription // natsclaim.Bits subjects that say the name is taken
 	accepted chan *conn
 	done     chan struct{}
 
