@@ -113,10 +113,10 @@ func (l *listener) onClaim(m *natsgo.Msg) {
 		return
 	}
 	l.mu.Lock()
-	closed := l.closed
+	gone := l.closed || l.gone
 	l.mu.Unlock()
 	answer := claimInUse
-	if closed {
+	if gone {
 		answer = claimGone
 	}
 	m.Respond(appendRefuse(nil, answer))
@@ -124,8 +124,12 @@ func (l *listener) onClaim(m *natsgo.Msg) {
 
 // dropClaims gives the name up: probes the relay routed here before it
 // saw the unsubscription are still answered ("gone") rather than dropped,
-// which would keep their sender waiting.
+// which would keep their sender waiting. A listener whose claim failed
+// gives it up too, and must not answer "in use" while it drains.
 func (l *listener) dropClaims() {
+	l.mu.Lock()
+	l.gone = true
+	l.mu.Unlock()
 	for _, s := range l.claims {
 		s.Drain()
 	}

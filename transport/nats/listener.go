@@ -35,8 +35,9 @@ type listener struct {
 	accepted chan *conn
 	done     chan struct{}
 
-	mu     sync.Mutex // guards closed and sends on accepted
+	mu     sync.Mutex // guards closed, gone and sends on accepted
 	closed bool
+	gone   bool // the name is given up (dropClaims): claim probes are answered "gone"
 }
 
 // claim claims the name exactly (claim.go), asks the name's subject
