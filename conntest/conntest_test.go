@@ -16,10 +16,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/farpipe/farpipe/conntest"
+	"github.com/farpipe/farpipe/internal/testflags"
 	"github.com/farpipe/farpipe/session"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testflags.NoRaceExitSleep()
+	goleak.VerifyTestMain(m)
+}
 
 // sessConn is a session's stream 0 as a conntest.Conn: what *farpipe.Conn
 // is, without the root package (which imports conntest in its tests).

@@ -14,6 +14,7 @@ import (
 	"github.com/farpipe/farpipe/broker"
 	fpamqp "github.com/farpipe/farpipe/broker/amqp"
 	"github.com/farpipe/farpipe/broker/brokertest"
+	"github.com/farpipe/farpipe/internal/testflags"
 	"github.com/farpipe/farpipe/internal/testrabbit"
 )
 
@@ -38,6 +39,7 @@ func needRabbit(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	testflags.NoRaceExitSleep()
 	code := m.Run()
 	if rabbit != nil {
 		rabbit.Stop()

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/farpipe/farpipe/internal/testflags"
 	"github.com/farpipe/farpipe/transport"
 	"github.com/farpipe/farpipe/transport/shm"
 	"github.com/farpipe/farpipe/transport/transporttest"
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(runHelper(h))
 	}
+	testflags.NoRaceExitSleep()
 	goleak.VerifyTestMain(m)
 }
 
