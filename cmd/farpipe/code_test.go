@@ -82,6 +82,7 @@ func offerCode(t *testing.T, cmd *exec.Cmd, stdin io.Reader) (code string, wait 
 // code and a relay, with each side making the code in turn, and checks that
 // a wrong code fails both sides with exit 6 and burns the code.
 func TestShortCodes(t *testing.T) {
+	t.Parallel()
 	r := testrelay.Start(t)
 	relay := "nats://" + r.HostPort()
 	data := randomData(8 << 20)
@@ -151,6 +152,7 @@ func TestShortCodes(t *testing.T) {
 // side making it in turn) and by name, tee to two receivers, and merge from
 // two senders.
 func TestRelayPipeCommands(t *testing.T) {
+	t.Parallel()
 	r := testrelay.StartWithToken(t, "relay-login-secret")
 	relay := "nats://relay-login-secret@" + r.HostPort()
 	t.Run("exec makes the code", func(t *testing.T) {

@@ -75,6 +75,7 @@ func connect(t *testing.T, addr string, stdin io.Reader) result {
 }
 
 func TestExecFilters(t *testing.T) {
+	t.Parallel()
 	var seq bytes.Buffer
 	for i := 1; i <= 1000000; i++ {
 		seq.WriteString(strconv.Itoa(i))

@@ -46,6 +46,7 @@ func TestConnectForwardsSIGINT(t *testing.T) {
 // TestExecGracefulShutdown: SIGTERM to a server with two commands running
 // lets both finish, accepts nobody new meanwhile, and exits 143.
 func TestExecGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	addr, server, wait := startExec(t, nil, "sh", "-c", "echo started; read line; echo finished")
 	type session struct {
 		stdin io.WriteCloser
@@ -80,6 +81,7 @@ func TestExecGracefulShutdown(t *testing.T) {
 // started (SIGTERM, then SIGKILL for a command that ignores it; children
 // included), tells the peers why at once, and exits 1.
 func TestExecDrainTimeout(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		argv []string

@@ -57,6 +57,7 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 // last about 6 s, through a proxy that resets the connection every 0.2-2 s;
 // both exit 0 with identical data, and -v reports each resumption.
 func TestCLIRandomResets(t *testing.T) {
+	t.Parallel()
 	size := 64 << 20
 	if testing.Short() {
 		size = 16 << 20
@@ -100,6 +101,7 @@ func TestCLIRandomResets(t *testing.T) {
 // open) when the sender resumes, so that the sender gets the
 // acknowledgement again; both exit 0.
 func TestCLIRecvWaitsForSender(t *testing.T) {
+	t.Parallel()
 	data := randomData(1 << 20)
 	addr := freeAddr(t)
 	var finAck [wire.HeaderLen]byte

@@ -9,10 +9,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/farpipe/farpipe/internal/testflags"
 )
 
 // The tests run this test binary as the farpipe command: with
@@ -21,6 +24,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv("FARPIPE_RUN_MAIN") == "1" {
 		os.Exit(run(os.Args[1:]))
 	}
+	testflags.NoRaceExitSleep()
+	// The tests that call t.Parallel mostly wait: on processes, timeouts,
+	// acknowledgement waits, relays.
+	testflags.RaiseParallel(3)
 	os.Exit(m.Run())
 }
 
@@ -48,8 +55,32 @@ func withoutToken(cmd *exec.Cmd) *exec.Cmd {
 	return cmd
 }
 
+// freeAddr returns a loopback address for a farpipe process to listen on:
+// a port that is free now, below the kernel's range of ephemeral ports.
+// A port from that range (what listening on port 0 gives) can be taken,
+// between the moment it is chosen and the moment the process listens, by
+// any connection a parallel test opens, as its local port.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	low := 32768 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first = 10000
+	for range 100 {
+		if low <= first {
+			break
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(first+rand.IntN(low-first)))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +122,7 @@ func start(t *testing.T, cmd *exec.Cmd, stdin io.Reader) (wait func() result) {
 }
 
 func TestTransferBothRoles(t *testing.T) {
+	t.Parallel()
 	data := randomData(16 << 20)
 	for _, tt := range []struct {
 		name             string
@@ -162,6 +194,7 @@ func (zeros) Read(p []byte) (int, error) {
 // TestSenderKilled: a sender killed mid-stream must never let recv exit 0;
 // recv gives up once the resume timeout has passed.
 func TestSenderKilled(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	recv := start(t, command(t, "recv", "--resume-timeout", "1s", "--listen", addr), nil)
 	sendCmd := command(t, "send", "--wait", "10s", addr)
@@ -224,9 +257,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestNobodyListens(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	r := start(t, command(t, "send", addr), strings.NewReader("x"))()
 	if r.code != exitFailure || !strings.Contains(r.stderr, "nothing listens") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)

@@ -143,6 +143,7 @@ func runMapCmd(t *testing.T, in []byte, viaFile bool, args ...string) result {
 }
 
 func TestMapEqualsSequentialRun(t *testing.T) {
+	t.Parallel()
 	big, small := mapInput(2<<20), mapInput(3000)
 	tests := []struct {
 		name    string
@@ -319,6 +320,7 @@ func TestMapFileOffset(t *testing.T) {
 // TestMapSignal: SIGINT or SIGTERM reaches every command (and what they
 // started), map exits 128+N, and no process is left behind.
 func TestMapSignal(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			pr, pw, err := os.Pipe()

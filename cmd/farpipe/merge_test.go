@@ -70,6 +70,7 @@ func checkMerged(t *testing.T, out []byte, end string, labels []string, sent [][
 // once, whole and in each sender's order, for every kind of record end,
 // with --label (a --name, or the sender's address).
 func TestMergeThreeSenders(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		flags []string
@@ -142,6 +143,7 @@ func addressLabel(t *testing.T, out []byte, first string) string {
 // every record in the output is whole, and merge exits 1 naming the killed
 // sender.
 func TestMergeSenderKilled(t *testing.T) {
+	t.Parallel()
 	const n = 2000
 	addr := freeAddr(t)
 	mergeCmd := command(t, "merge", "--listen", addr, "--from", "3", "--label", "--resume-timeout", "1s")

@@ -110,6 +110,7 @@ func (w *timedWriter) firstAfter(t time.Time) (time.Time, bool) {
 // middle of a transfer. Both sides keep their default settings; the
 // transfer completes with identical data and both exit 0.
 func TestNetnsLinkDown(t *testing.T) {
+	t.Parallel()
 	hostA, hostB, addrB, link := twoHosts(t)
 	addr := addrB + ":7000"
 	recv := inNetns(t, hostB, "recv", "-v", "--listen", addr)

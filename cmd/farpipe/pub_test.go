@@ -112,6 +112,7 @@ func TestPubFull(t *testing.T) {
 // input and started again with the same --id and input stores every
 // record once.
 func TestPubKilledRestarted(t *testing.T) {
+	t.Parallel()
 	r := startStreamRelay(t, relay.Config{})
 	addr := r.ClientURL() + "/restart"
 	in := brokertest.Lines("p", 50000, 60)

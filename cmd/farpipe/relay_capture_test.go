@@ -17,6 +17,7 @@ import (
 // code, the code's words. The control run with --no-encrypt shows that the
 // recording sees the payload when it is there to see.
 func TestRelayCapture(t *testing.T) {
+	t.Parallel()
 	const marker = "FARPIPE-CAPTURE-MARKER-5c0ffee-a-recognizable-line"
 	var payload bytes.Buffer
 	random := randomData(4 << 20)

@@ -28,6 +28,7 @@ func relayKinds(t *testing.T) []relayKind {
 // TestRelayExternalServer: 64 MiB from send to recv through Debian's
 // nats-server, a separate process.
 func TestRelayExternalServer(t *testing.T) {
+	t.Parallel()
 	r := newRelay(t, natsServerKind(t), false)
 	r.startFresh()
 	data := randomData(64 << 20)
@@ -49,6 +50,7 @@ func TestRelayExternalServer(t *testing.T) {
 // and the data arrives intact. It logs how long after the relay was back
 // the data flowed again (the goal is 2 s; not asserted).
 func TestRelayRestart(t *testing.T) {
+	t.Parallel()
 	for _, kind := range relayKinds(t) {
 		t.Run(kind.name, func(t *testing.T) {
 			r := newRelay(t, kind, false)
@@ -72,6 +74,7 @@ func TestRelayRestart(t *testing.T) {
 // (the cluster tells it the others), and relay 1 is killed mid-stream. The
 // sender moves to another relay and the session resumes.
 func TestRelayClusterNodeLost(t *testing.T) {
+	t.Parallel()
 	for _, kind := range relayKinds(t) {
 		t.Run(kind.name, func(t *testing.T) {
 			rs := cluster(t, kind, 3)
@@ -96,6 +99,7 @@ func TestRelayClusterNodeLost(t *testing.T) {
 // the first pipe's data arrives intact (its checksum would show a stranger's
 // bytes).
 func TestRelaySameName(t *testing.T) {
+	t.Parallel()
 	r := newRelay(t, natsServerKind(t), false)
 	r.startFresh()
 	url := r.url("taken")

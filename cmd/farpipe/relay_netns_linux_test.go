@@ -80,6 +80,7 @@ func threeHosts(t *testing.T) star {
 // the relay. A farpipe listening in B is unreachable from A directly; the
 // same pipe through the relay in R works: 16 MiB intact, both exit 0.
 func TestNetnsRelayNAT(t *testing.T) {
+	t.Parallel()
 	s := threeHosts(t)
 
 	// B is unreachable from A: a TCP pipe from A to a recv listening in B

@@ -133,10 +133,11 @@ func (w *streamProc) wait(t *testing.T) (int, []byte) {
 // SIGKILL mid-stream and started again. Every subscriber gets every record
 // exactly once, each publisher's in order (per-publisher sequence numbers).
 func TestStreamsFanInFanOut(t *testing.T) {
+	t.Parallel()
 	r := startStreamRelay(t, relay.Config{})
 	addr := r.ClientURL() + "/fan"
 	ids := []string{"p0", "p1", "p2"}
-	const n = 20000
+	const n = 5000
 	makeStream(t, addr)
 	follow := startStreamProc(t, command(t, "sub", "--follow", "--label", "--from", "start", addr), nil)
 	file := filepath.Join(t.TempDir(), "durable")

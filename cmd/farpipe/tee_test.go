@@ -13,6 +13,7 @@ import (
 // TestTeeThreeReceivers: each of three receivers gets every byte exactly
 // once, and tee exits 0.
 func TestTeeThreeReceivers(t *testing.T) {
+	t.Parallel()
 	data := randomData(8<<20 + 4321)
 	var addrs []string
 	var recvs []func() result
@@ -42,6 +43,7 @@ func TestTeeThreeReceivers(t *testing.T) {
 // naming it; by default the others are aborted, with --keep-going they get
 // everything.
 func TestTeeReceiverKilled(t *testing.T) {
+	t.Parallel()
 	for _, keepGoing := range []bool{false, true} {
 		name := map[bool]string{false: "stop", true: "keep going"}[keepGoing]
 		t.Run(name, func(t *testing.T) {

@@ -57,6 +57,7 @@ func numberedLines(n int) []byte {
 // chunk runs again on the other server and the output is complete and in
 // order.
 func TestViaHostKilled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "started")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -166,6 +167,7 @@ func BenchmarkViaChunk(b *testing.B) {
 // command run on the whole input, in order, even when one server is killed
 // while it runs a chunk; and map refuses a command given with --via.
 func TestMapViaCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "started")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {

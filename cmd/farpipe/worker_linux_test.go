@@ -9,12 +9,13 @@ import (
 )
 
 // TestMapViaQueueNetworkCut: the relay, map and two workers run on one
-// host, a third worker on another. In the middle of a run of 10,000
+// host, a third worker on another. In the middle of a run of 3,000
 // chunks, the other host loses its cable and one worker on the first host
 // is killed with SIGKILL. Their chunks go to the last worker after the ack
 // wait; the output is the input (cat, as the sequential run writes it),
 // and map exits 0.
 func TestMapViaQueueNetworkCut(t *testing.T) {
+	t.Parallel()
 	hostA, hostB, addrB, link := twoHosts(t)
 	relayCmd := inNetns(t, hostB, "relay", "--listen", addrB+":4222", "--store", filepath.Join(t.TempDir(), "store"))
 	ready := &readyWriter{ready: make(chan struct{})}
@@ -44,7 +45,7 @@ func TestMapViaQueueNetworkCut(t *testing.T) {
 	}
 	cut := worker(hostA)
 	b1, b2 := worker(hostB), worker(hostB)
-	in := seqInput(100000) // 10,000 chunks of 10 lines
+	in := seqInput(30000) // 3,000 chunks of 10 lines
 	code, stderr, sum, n := runMapCmdMidway(t, inNetns(t, hostB, "map", "--via", addr, "--records", "10", "-j", "32"), in, func() {
 		link(false)
 		b1.cmd.Process.Signal(syscall.SIGKILL)

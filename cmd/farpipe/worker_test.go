@@ -80,7 +80,6 @@ func startWorker(t *testing.T, cmd *exec.Cmd) *workerProc {
 	t.Helper()
 	w := &workerProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = w.stderr
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -160,19 +159,17 @@ func runMapCmdMidway(t *testing.T, cmd *exec.Cmd, in []byte, midway func()) (int
 	return cmd.ProcessState.ExitCode(), stderr.String(), sum, out.n
 }
 
-// TestMapViaQueueWorkerKilled: three workers of two slots serve 10,000
+// TestMapViaQueueWorkerKilled: three workers of two slots serve 3,000
 // chunks; one is killed -9 in the middle. The output is the input (cat),
 // byte for byte, and map exits 0.
 func TestMapViaQueueWorkerKilled(t *testing.T) {
+	t.Parallel()
 	addr := queueRelay(t) + "/killed"
 	var workers []*workerProc
 	for range 3 {
 		workers = append(workers, startWorker(t, command(t, "worker", "-j", "2", "--ack-wait", "2s", addr, "--", "cat")))
 	}
-	in := seqInput(100000) // 10,000 chunks of 10 lines
-	if testing.Short() {
-		in = seqInput(20000)
-	}
+	in := seqInput(30000) // 3,000 chunks of 10 lines
 	code, stderr, sum, n := runMapQueueCmd(t, in, func() {
 		workers[0].cmd.Process.Signal(syscall.SIGKILL)
 	}, "--via", addr, "--records", "10", "-j", "32")
@@ -190,6 +187,7 @@ func TestMapViaQueueWorkerKilled(t *testing.T) {
 // message (64 KiB here) come back in parts, whole and in order, as local
 // map writes them; --block is cut to fit a message.
 func TestMapViaQueueLargeOutputs(t *testing.T) {
+	t.Parallel()
 	addr := queueRelaySized(t, 64<<10) + "/large"
 	triple := []string{"awk", "{ print; print; print }"}
 	for range 2 {
@@ -230,6 +228,7 @@ func sameLines(a, b []byte) bool {
 // exit 9, naming the chunk, after --retries; with --keep-going the other
 // chunks are written.
 func TestMapViaQueueFailure(t *testing.T) {
+	t.Parallel()
 	addr := queueRelay(t) + "/fail"
 	for range 2 {
 		startWorker(t, command(t, "worker", "-j", "2", addr, "--", "sh", "-c",
@@ -267,6 +266,7 @@ func TestMapViaQueueFailure(t *testing.T) {
 // TestMapViaQueueHeartbeat: a chunk that runs 2.5 times the ack wait on
 // a live worker is not given to the other worker: it runs once.
 func TestMapViaQueueHeartbeat(t *testing.T) {
+	t.Parallel()
 	addr := queueRelay(t) + "/slow"
 	runs := filepath.Join(t.TempDir(), "runs")
 	for range 2 {
@@ -291,6 +291,7 @@ func TestMapViaQueueHeartbeat(t *testing.T) {
 // TestWorkerSignal: a worker stopped by SIGTERM in the middle of a chunk
 // exits 143 and gives the chunk back: another worker runs it.
 func TestWorkerSignal(t *testing.T) {
+	t.Parallel()
 	addr := queueRelay(t) + "/sig"
 	started := filepath.Join(t.TempDir(), "started")
 	first := startWorker(t, command(t, "worker", addr, "--", "sh", "-c", `touch `+started+`; sleep 30; cat`))
