@@ -6,11 +6,14 @@ import (
 	"testing"
 
 	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/internal/testflags"
 	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 )
 
 func TestMain(m *testing.M) {
+	// The conformance runs wait on deadlines far more than they compute.
+	testflags.RaiseParallel(4)
 	goleak.VerifyTestMain(m,
 		// Toxiproxy (the fault proxy of the resume tests) leaves its toxic
 		// goroutines blocked after Stop; they are not ours.
