@@ -189,7 +189,20 @@ func testNetTest(t *testing.T, s *suite) {
 						return nil, nil, nil, err
 					}
 					c1, c2 = r.pick(d, a)
-					return c1, c2, func() { c1.Close(); c2.Close(); ln.Close() }, nil
+					// Both ends close at once, as two processes would: a
+					// transport whose Close flushes what is queued (ws) waits
+					// for its peer to read it or go away, and
+					// PresentTimeout leaves c1's queue full and c2 unread.
+					return c1, c2, func() {
+						closed := make(chan struct{})
+						go func() { // waited for below
+							defer close(closed)
+							c2.Close()
+						}()
+						c1.Close()
+						<-closed
+						ln.Close()
+					}, nil
 				})
 			})
 		})
