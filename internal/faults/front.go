@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // front is the part of a Proxy that dialers connect to. It forwards every
@@ -15,9 +16,10 @@ type front struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	pairs map[*pair]struct{} // live connections
-	wg    sync.WaitGroup     // the accept loop and every pair's goroutines
+	mu     sync.Mutex
+	pairs  map[*pair]struct{} // live connections
+	closed bool               // by close: pairs accepted after it are ended at once
+	wg     sync.WaitGroup     // the accept loop and every pair's goroutines
 }
 
 // pair is one forwarded connection: the dialer's side and ours to target.
@@ -25,6 +27,7 @@ type pair struct {
 	c, u net.Conn
 	done chan struct{} // closed by kill
 	once sync.Once
+	eofs atomic.Int32 // directions that have ended with EOF
 }
 
 func newFront(target string) (*front, error) {
@@ -52,6 +55,12 @@ func (f *front) serve() {
 		}
 		p := &pair{c: c, u: u, done: make(chan struct{})}
 		f.mu.Lock()
+		if f.closed { // close's reset has not seen this pair
+			f.mu.Unlock()
+			c.Close()
+			u.Close()
+			return
+		}
 		f.pairs[p] = struct{}{}
 		f.mu.Unlock()
 		f.wg.Add(2)
@@ -60,7 +69,9 @@ func (f *front) serve() {
 	}
 }
 
-// copy forwards src to dst until either side ends.
+// copy forwards src to dst until either side ends. At EOF it passes the
+// half close on and leaves the pair to the other direction, which may go
+// on; the pair ends when both directions have, or one fails.
 func (f *front) copy(p *pair, dst, src net.Conn) {
 	defer f.wg.Done()
 	defer f.kill(p, false)
@@ -72,13 +83,14 @@ func (f *front) copy(p *pair, dst, src net.Conn) {
 				return
 			}
 		}
-		if err != nil {
-			if err == io.EOF {
-				if tc, ok := dst.(*net.TCPConn); ok {
-					tc.CloseWrite()
-					continue // the other direction may go on; it ends the pair
-				}
+		if tc, ok := dst.(*net.TCPConn); ok && err == io.EOF {
+			tc.CloseWrite()
+			if p.eofs.Add(1) < 2 {
+				<-p.done // the other direction ends the pair
 			}
+			return
+		}
+		if err != nil {
 			return
 		}
 	}
@@ -115,6 +127,9 @@ func (f *front) reset() {
 
 func (f *front) close() {
 	f.ln.Close()
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
 	f.reset()
 	f.wg.Wait()
 }
