@@ -71,7 +71,6 @@ var zstd = []farpipe.Option{farpipe.WithCompression("zstd")}
 // arrive whole, text takes at least 3 times fewer bytes on the session
 // than it has, and Stats count the application's bytes.
 func TestCompressTransfer(t *testing.T) {
-	t.Parallel()
 	tests := []struct {
 		name             string
 		data             []byte
@@ -275,7 +274,6 @@ func TestCompressHostile(t *testing.T) {
 // resumption resends compressed bytes exactly and the stream arrives
 // whole through random resets, both ways.
 func TestResumeCompressed(t *testing.T) {
-	t.Parallel()
 	data := append(logLines(4<<20), append(random(1<<20, 3), logLines(1<<20)...)...)
 	for _, dir := range []string{"dialer writes", "listener writes"} {
 		t.Run(dir, func(t *testing.T) {

@@ -140,7 +140,6 @@ func transferErr(from, to *farpipe.Conn, data []byte, rate int, hurt func()) err
 }
 
 func TestResumeRandomResets(t *testing.T) {
-	t.Parallel()
 	size := 32 << 20 // 4 windows
 	if testing.Short() {
 		size = 16 << 20
@@ -175,7 +174,6 @@ func TestResumeRandomResets(t *testing.T) {
 // anything, until the dialer has noticed (after the keepalive timeout); the
 // session resumes once the path is back.
 func TestResumeBlackHole(t *testing.T) {
-	t.Parallel()
 	noticed := make(chan struct{}, 1)
 	d, a, p := faultPipe(t, farpipe.WithEvents(func(e farpipe.Event) {
 		if e.Kind == farpipe.EventDisconnected {
@@ -208,7 +206,6 @@ func TestResumeBlackHole(t *testing.T) {
 }
 
 func TestResumeLatencyAndBandwidth(t *testing.T) {
-	t.Parallel()
 	d, a, p := faultPipe(t)
 	p.Add(t, "latency", "downstream", `{"latency": 30, "jitter": 10}`)
 	p.Add(t, "latency", "upstream", `{"latency": 30, "jitter": 10}`)
@@ -217,7 +214,6 @@ func TestResumeLatencyAndBandwidth(t *testing.T) {
 }
 
 func TestResumeTinySegments(t *testing.T) {
-	t.Parallel()
 	d, a, p := faultPipe(t)
 	p.Add(t, "slicer", "upstream", `{"average_size": 16, "size_variation": 12, "delay": 0}`)
 	p.Add(t, "slicer", "downstream", `{"average_size": 7, "size_variation": 6, "delay": 0}`)
@@ -226,7 +222,6 @@ func TestResumeTinySegments(t *testing.T) {
 
 // TestResumeDuplex: both directions carry data and resume at once.
 func TestResumeDuplex(t *testing.T) {
-	t.Parallel()
 	d, a, p := faultPipe(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -247,7 +242,6 @@ func TestResumeDuplex(t *testing.T) {
 // TestResumeGivesUp: a peer that never comes back ends the Conn with
 // ErrConnLost after the resume timeout, on both sides.
 func TestResumeGivesUp(t *testing.T) {
-	t.Parallel()
 	d, a, p := faultPipe(t, farpipe.WithResumeTimeout(time.Second))
 	d.Write([]byte("partial"))
 	p.BlackHole(t)
@@ -274,7 +268,6 @@ func TestResumeGivesUp(t *testing.T) {
 // the connection themselves and small Writes write their own frames (the
 // paths of a round trip), and every resumption must leave them intact.
 func TestResumeMessages(t *testing.T) {
-	t.Parallel()
 	for _, dir := range []string{"dialer asks", "listener asks"} {
 		t.Run(dir, func(t *testing.T) {
 			d, a, p := faultPipe(t)
