@@ -13,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// The conformance runs wait on deadlines far more than they compute.
-	testflags.RaiseParallel(4)
+	testflags.RaiseParallel(3)
 	goleak.VerifyTestMain(m,
 		// Toxiproxy (the fault proxy of the resume tests) leaves its toxic
 		// goroutines blocked after Stop; they are not ours.
