@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	testflags.NoRaceExitSleep()
 	// The tests that call t.Parallel mostly wait: on processes, timeouts,
 	// acknowledgement waits, relays.
-	testflags.RaiseParallel(3)
+	testflags.RaiseParallel(2)
 	os.Exit(m.Run())
 }
 

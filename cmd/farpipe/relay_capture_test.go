@@ -15,9 +15,10 @@ import (
 // the relay is recorded (a proxy in front of the relay for each); it holds
 // neither the payload nor the token, nor, for a pipe made with a short
 // code, the code's words. The control run with --no-encrypt shows that the
-// recording sees the payload when it is there to see.
+// recording sees the payload when it is there to see. Not parallel: how
+// the bytes fall into large and small messages, which the check counts,
+// depends on timing, and busy CPUs cut the stream into smaller ones.
 func TestRelayCapture(t *testing.T) {
-	t.Parallel()
 	const marker = "FARPIPE-CAPTURE-MARKER-5c0ffee-a-recognizable-line"
 	var payload bytes.Buffer
 	random := randomData(4 << 20)
