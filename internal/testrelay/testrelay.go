@@ -60,9 +60,9 @@ func (r *Relay) start() {
 		r.t.Fatalf("testrelay: %v", err)
 	}
 	srv.Start()
-	// A readiness wait, not a timing check: eight conformance runs and the
-	// other packages' tests, all built with -race, share two CPUs while it
-	// starts (10 s was once too little there).
+	// A readiness wait, not a timing check: the root package's parallel
+	// conformance runs and the other packages' tests, all built with -race,
+	// share two CPUs while it starts (10 s was once too little there).
 	if !srv.ReadyForConnections(60 * time.Second) {
 		srv.Shutdown()
 		r.t.Fatal("testrelay: the NATS server did not start within 60 s")
