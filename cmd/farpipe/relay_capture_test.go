@@ -15,10 +15,9 @@ import (
 // the relay is recorded (a proxy in front of the relay for each); it holds
 // neither the payload nor the token, nor, for a pipe made with a short
 // code, the code's words. The control run with --no-encrypt shows that the
-// recording sees the payload when it is there to see. Not parallel: how
-// the bytes fall into large and small messages, which the check counts,
-// depends on timing, and busy CPUs cut the stream into smaller ones.
+// recording sees the payload when it is there to see.
 func TestRelayCapture(t *testing.T) {
+	t.Parallel()
 	const marker = "FARPIPE-CAPTURE-MARKER-5c0ffee-a-recognizable-line"
 	var payload bytes.Buffer
 	random := randomData(4 << 20)
@@ -142,7 +141,7 @@ func tokenSecrets(token string) map[string][]byte {
 // subjects of the code exchange): that shows that the search reaches them.
 func checkCapture(t *testing.T, streams [][]byte, size int, marker string, wantMarker bool, secrets, words map[string][]byte, number []byte) {
 	t.Helper()
-	var payloads, controls, small int
+	var payloads, smallBytes, controls, small int
 	sawMarker, sawNumber := false, false
 	for _, stream := range streams {
 		sawMarker = sawMarker || bytes.Contains(stream, []byte(marker))
@@ -160,6 +159,7 @@ func checkCapture(t *testing.T, streams [][]byte, size int, marker string, wantM
 				}
 			case len(part.data) <= 1024:
 				small++
+				smallBytes += len(part.data)
 			default:
 				payloads += len(part.data)
 				continue
@@ -172,8 +172,11 @@ func checkCapture(t *testing.T, streams [][]byte, size int, marker string, wantM
 			}
 		}
 	}
-	if payloads < 2*size || controls == 0 || small == 0 {
-		t.Fatalf("the recording holds %d bytes of large payloads, %d control lines, %d small messages: it did not record the pipe's traffic", payloads, controls, small)
+	// The stream crosses the relay twice (in from the sender, out to the
+	// receiver), in messages whose sizes depend on timing: a busy machine
+	// sends more, smaller ones. What counts is that all of it was recorded.
+	if payloads+smallBytes < 2*size || controls == 0 || small == 0 {
+		t.Fatalf("the recording holds %d bytes of messages (%d of them in %d small ones), %d control lines: it did not record the pipe's traffic", payloads+smallBytes, smallBytes, small, controls)
 	}
 	if number != nil && !sawNumber {
 		t.Errorf("the code's number %s is not in the relay's traffic: the search for the words does not reach the code exchange", number)
@@ -181,7 +184,7 @@ func checkCapture(t *testing.T, streams [][]byte, size int, marker string, wantM
 	if sawMarker != wantMarker {
 		t.Errorf("the payload's marker is in the relay's traffic: %v, want %v", sawMarker, wantMarker)
 	}
-	t.Logf("recorded %d bytes of large payloads, %d control lines, %d small messages", payloads, controls, small)
+	t.Logf("recorded %d bytes of messages (%d of them in %d small ones), %d control lines", payloads+smallBytes, smallBytes, small, controls)
 }
 
 // containsWord reports whether b holds w (lower case), or w in upper case
