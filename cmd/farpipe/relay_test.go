@@ -57,9 +57,10 @@ var readyLine = regexp.MustCompile(`(?m)^farpipe: relay ready: use (nats://\S+) 
 func startRelayProcess(t *testing.T, env []string, args ...string) *relayProcess {
 	t.Helper()
 	cmd := command(t, append([]string{"relay", "--store", t.TempDir()}, args...)...)
-	// Without the race detector's second of sleep at exit, so that the
-	// time to stop that the tests log is farpipe's.
-	cmd.Env = append(append(cmd.Env, "GORACE=atexit_sleep_ms=0"), env...)
+	// TestMain (testflags.NoRaceExitSleep) spares it the race detector's
+	// second of sleep at exit, so the time to stop that the tests log is
+	// farpipe's.
+	cmd.Env = append(cmd.Env, env...)
 	p := &relayProcess{cmd: cmd, stderr: &readyWriter{ready: make(chan struct{})}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {

@@ -125,7 +125,6 @@ func runMapQueueCmd(t *testing.T, in []byte, midway func(), args ...string) (int
 // runMapCmdMidway is runMapQueueCmd with the map command given.
 func runMapCmdMidway(t *testing.T, cmd *exec.Cmd, in []byte, midway func()) (int, string, [32]byte, int) {
 	t.Helper()
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 	h := sha256.New()
 	out := &countWriter{h: h, at: len(in) / 5, reach: make(chan struct{})}
 	var stderr syncBuffer
