@@ -71,10 +71,7 @@ func freeAddr(t *testing.T) string {
 		}
 	}
 	const first = 10000
-	for range 100 {
-		if low <= first {
-			break
-		}
+	for i := 0; i < 100 && low > first; i++ {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(first+rand.IntN(low-first)))
 		if ln, err := net.Listen("tcp", addr); err == nil {
 			ln.Close()
