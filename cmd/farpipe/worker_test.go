@@ -262,16 +262,24 @@ func TestMapViaQueueFailure(t *testing.T) {
 	}
 }
 
-// TestMapViaQueueHeartbeat: a chunk that runs 2.5 times the ack wait on
-// a live worker is not given to the other worker: it runs once.
+// TestMapViaQueueHeartbeat: a chunk that runs twice the ack wait on a
+// live worker is not given to the other worker: it runs once.
+//
+// The worker reports progress every ack wait / 5 (1.6 s), so the relay
+// must stall for 6.4 s before it gives a chunk again. With an ack wait of
+// 4 s, one CI run saw both chunks run twice within 10.45 s: a stall of
+// the test's relay (its store is on disk) longer than 3.2 s would do
+// that. Each run's start time is written down, and a failure shows the
+// workers' logs, to tell a stall (runs an ack wait apart) from a chunk
+// given back (a worker's log line).
 func TestMapViaQueueHeartbeat(t *testing.T) {
 	t.Parallel()
 	addr := queueRelay(t) + "/slow"
 	runs := filepath.Join(t.TempDir(), "runs")
+	var workers []*workerProc
 	for range 2 {
-		// Progress every 800 ms: a margin of four for a loaded machine.
-		startWorker(t, command(t, "worker", "--ack-wait", "4s", addr, "--", "sh", "-c",
-			`echo "$FARPIPE_CHUNK" >> `+runs+`; sleep 10; cat`))
+		workers = append(workers, startWorker(t, command(t, "worker", "--ack-wait", "8s", addr, "--", "sh", "-c",
+			`echo "$FARPIPE_CHUNK $(date +%T.%N)" >> `+runs+`; sleep 16; cat`)))
 	}
 	in := seqInput(2)
 	code, stderr, sum, _ := runMapQueueCmd(t, in, nil, "--via", addr, "--records", "1")
@@ -282,8 +290,9 @@ func TestMapViaQueueHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Fields(string(got)); len(lines) != 2 {
-		t.Fatalf("the chunks ran %d times (%q), want once each", len(lines), lines)
+	if lines := strings.Split(strings.TrimSpace(string(got)), "\n"); len(lines) != 2 {
+		t.Fatalf("the chunks ran %d times (%q), want once each; map: %s; workers: %s; %s",
+			len(lines), lines, stderr, workers[0].stderr, workers[1].stderr)
 	}
 }
 
