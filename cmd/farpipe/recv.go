@@ -42,6 +42,7 @@ to stop and exits 3.
 }
 
 func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, out *os.File) error {
+	oneThread(addr)
 	c, done, err := sf.start(ctx, f, addr, "recv", out)
 	if err != nil {
 		return err

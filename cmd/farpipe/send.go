@@ -60,6 +60,7 @@ $FARPIPE_TOKEN; a listener without any makes one up and prints the address
 to give the peer.`
 
 func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string, in *os.File) error {
+	oneThread(addr)
 	c, done, err := sf.start(ctx, f, addr, "send", in)
 	if err != nil {
 		return err
