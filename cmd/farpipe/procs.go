@@ -17,7 +17,7 @@ import (
 // cost: every hand-off to a parked goroutine wakes a thread for the idle P,
 // which finds nothing to do and sleeps again. On the benchmark's 2-core
 // machine one P cuts the context switches per GiB by 30-45 % and the CPU
-// per GiB by 7-9 % with --no-encrypt, 7 % with TLS and 16 % with
+// per GiB by 7-9 % with --no-encrypt, 7-10 % with TLS and 16 % with
 // --compress zstd, at the same or better throughput (docs/performance.md,
 // "One P per pipe end"). The cost: the Go code of an end (hashing,
 // encryption, compression) runs on one core at a time; an end whose link
