@@ -13,9 +13,10 @@ import (
 // Such a pipe end is two goroutines handing bytes to each other (standard
 // input to the connection's writer, the connection's reader to standard
 // output); their system calls still run in parallel with the Go code, as
-// a thread blocked in one gives its P back. A second P adds nothing but
-// cost: every hand-off to a parked goroutine wakes a thread for the idle P,
-// which finds nothing to do and sleeps again. On the benchmark's 2-core
+// a thread blocked in one gives its P back. A second P lets both run Go
+// code at once, but then every hand-off to a parked goroutine also wakes a
+// thread for the idle P, which mostly finds nothing to do and sleeps
+// again, and that costs more than it gives: on the benchmark's 2-core
 // machine one P cuts the context switches per GiB by 30-45 % and the CPU
 // per GiB by 7-9 % with --no-encrypt, 7-10 % with TLS and 16 % with
 // --compress zstd, at the same or better throughput (docs/performance.md,
