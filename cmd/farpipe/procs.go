@@ -4,6 +4,11 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/farpipe/farpipe"
+	"github.com/farpipe/farpipe/transport"
+	"github.com/farpipe/farpipe/transport/tcp"
+	"github.com/farpipe/farpipe/transport/unix"
 )
 
 // oneThread runs the Go code of send and recv on one thread at a time
@@ -41,12 +46,12 @@ func byteStream(addr string) bool {
 	if isCode(addr) {
 		return false
 	}
-	scheme, _, found := strings.Cut(addr, "://")
-	if !found {
-		return true // HOST:PORT
+	scheme := transport.DefaultScheme // HOST:PORT
+	if s, _, found := strings.Cut(addr, "://"); found {
+		scheme = strings.ToLower(s)
 	}
-	switch strings.ToLower(scheme) {
-	case "tcp", "fp", "unix":
+	switch scheme {
+	case tcp.Scheme, farpipe.Scheme, unix.Scheme:
 		return true
 	}
 	return false
