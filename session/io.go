@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"hash/crc32"
 	"io"
 	"strconv"
@@ -24,7 +25,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 	s.mu.Unlock()
 	// The region consumed..received is not touched by the read loop.
 	copy(p, r.ring[pos:pos+n])
-	st.consumed(p[:n], false)
+	st.consumed(n, crc32.Update(r.crc, castagnoli, p[:n]), false)
 	return n, nil
 }
 
@@ -47,15 +48,37 @@ func (st *Stream) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		n = min(n, writeChunk) // the checksum then reads bytes still in the cache
-		m, werr := w.Write(r.ring[pos : pos+n])
-		st.consumed(r.ring[pos:pos+m], true)
+		b := r.ring[pos : pos+min(n, outChunk)]
+		// The checksum reads the first half before the write and the
+		// second after it, each while it is in the cache: the first
+		// because the write is about to read it, the second because the
+		// write just did.
+		half := len(b) / 2
+		crc := crc32.Update(r.crc, castagnoli, b[:half])
+		m, werr := w.Write(b)
+		if m < 0 || m > len(b) {
+			return total, errInvalidWrite
+		}
+		if m >= half {
+			crc = crc32.Update(crc, castagnoli, b[half:m])
+		} else {
+			crc = crc32.Update(r.crc, castagnoli, b[:m])
+		}
+		st.consumed(m, crc, true)
 		total += int64(m)
 		if werr != nil {
 			return total, werr
 		}
 	}
 }
+
+// errInvalidWrite reports a writer that claims more bytes than it was given.
+var errInvalidWrite = errors.New("farpipe: the writer reported an impossible byte count")
+
+// outChunk is the most WriteTo writes at once, as gocopy does. Into a pipe,
+// fewer, larger writes also meet the reader's copy, which holds the pipe's
+// lock, less often: a writer that meets it spins until it ends.
+const outChunk = 1 << 20
 
 // deliveredLocked marks what the application consumed as delivered, and
 // acknowledges it when enough has accumulated.
@@ -69,14 +92,15 @@ func (st *Stream) deliveredLocked() {
 	}
 }
 
-// consumed records that b, the next bytes of the stream, reached the
-// application; with delivered they also count as delivered.
-func (st *Stream) consumed(b []byte, delivered bool) {
+// consumed records that the next n bytes of the stream reached the
+// application, and crc, the checksum of the stream up to them (the caller
+// computes it outside the lock); with delivered they also count as
+// delivered.
+func (st *Stream) consumed(n int, crc uint32, delivered bool) {
 	r := &st.rcv
-	crc := crc32.Update(r.crc, castagnoli, b)
 	st.s.mu.Lock()
 	r.crc = crc
-	r.consumed += uint64(len(b))
+	r.consumed += uint64(n)
 	if delivered {
 		st.deliveredLocked()
 	}

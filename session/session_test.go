@@ -140,3 +140,47 @@ func TestAbortReachesPeer(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// failingSink accepts part of the first write it is given, frac of it,
+// and fails it; later writes go to buf whole.
+type failingSink struct {
+	frac   float64
+	failed bool
+	buf    bytes.Buffer
+}
+
+var errSink = errors.New("sink failed")
+
+func (f *failingSink) Write(p []byte) (int, error) {
+	if f.failed {
+		return f.buf.Write(p)
+	}
+	f.failed = true
+	n := int(float64(len(p)) * f.frac)
+	f.buf.Write(p[:n])
+	return n, errSink
+}
+
+// TestWriteToShortWrite pins the checksum over a write that fails part
+// way, before, at and after the half that WriteTo sums ahead of writing:
+// a second WriteTo carries on and the stream still ends verified.
+func TestWriteToShortWrite(t *testing.T) {
+	for _, frac := range []float64{0, 0.25, 0.5, 0.75, 1} {
+		c, s := pair(t, nil)
+		data := randomBytes(3<<20, byte(10*frac))
+		errc := writeAll(c.Stream(0), data)
+		sink := &failingSink{frac: frac}
+		if _, err := s.Stream(0).WriteTo(sink); err != errSink {
+			t.Fatalf("frac %v: first WriteTo: %v, want the sink's error", frac, err)
+		}
+		if _, err := s.Stream(0).WriteTo(sink); err != nil {
+			t.Fatalf("frac %v: second WriteTo: %v, want the verified end", frac, err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("frac %v: drain: %v", frac, err)
+		}
+		if !bytes.Equal(sink.buf.Bytes(), data) {
+			t.Fatalf("frac %v: %d bytes delivered differ from the %d sent", frac, sink.buf.Len(), len(data))
+		}
+	}
+}
