@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 
+	"github.com/farpipe/farpipe/internal/rawio"
 	"github.com/farpipe/farpipe/session"
 	"github.com/farpipe/farpipe/transport"
 	"github.com/farpipe/farpipe/wire"
@@ -35,7 +37,7 @@ func (c *tlsConn) verifiedByCA() bool {
 }
 
 func newTLSConn(under net.Conn, wrap func(net.Conn) *tls.Conn) *tlsConn {
-	cc := newCorkConn(under)
+	cc := newCorkConn(socket(under))
 	return &tlsConn{Conn: wrap(cc), cork: cc, idle: idleFunc(under)}
 }
 
@@ -101,18 +103,21 @@ func trimFarpipe(s string) string {
 	return s
 }
 
-// plain gives a transport's socket connection, used without TLS, the
-// session.Idler it supports. The wrappers embed the socket's own type, so
-// that CloseWrite and writev (net.Buffers) work as on the socket itself.
-func plain(conn net.Conn) net.Conn {
+// socket gives a transport's socket connection the session.Idler it
+// supports, and reads and writes with raw system calls where this system
+// has them (internal/rawio: the goroutines of a pipe end then stay on one
+// thread); TLS runs over it too. The wrappers embed the socket's own type,
+// so that CloseWrite, deadlines and the rest work as on the socket itself.
+// Any other connection is returned as it is.
+func socket(conn net.Conn) net.Conn {
 	switch c := conn.(type) {
 	case *net.TCPConn:
 		if idle := idleFunc(c); idle != nil {
-			return &tcpConn{c, idle}
+			return &tcpConn{c, idle, newRawSocket(c)}
 		}
 	case *net.UnixConn:
 		if idle := idleFunc(c); idle != nil {
-			return &unixConn{c, idle}
+			return &unixConn{c, idle, newRawSocket(c)}
 		}
 	}
 	return conn
@@ -121,18 +126,132 @@ func plain(conn net.Conn) net.Conn {
 type tcpConn struct {
 	*net.TCPConn
 	idle func() bool
+	raw  rawSocket
 }
 
 // Idle reports whether the socket holds no bytes (session.Idler).
 func (c *tcpConn) Idle() bool { return c.idle() }
 
+func (c *tcpConn) Read(p []byte) (int, error) {
+	if c.raw.f == nil {
+		return c.TCPConn.Read(p)
+	}
+	return c.raw.read(p)
+}
+
+func (c *tcpConn) Write(p []byte) (int, error) {
+	if !c.raw.large(len(p)) {
+		return c.TCPConn.Write(p)
+	}
+	return c.raw.write(p)
+}
+
+// WriteBuffers writes v with writev (session.BuffersWriter).
+func (c *tcpConn) WriteBuffers(v *net.Buffers) (int64, error) {
+	if !c.raw.large(lenBuffers(*v)) {
+		return v.WriteTo(c.TCPConn)
+	}
+	return c.raw.writev(v)
+}
+
 type unixConn struct {
 	*net.UnixConn
 	idle func() bool
+	raw  rawSocket
 }
 
 // Idle reports whether the socket holds no bytes (session.Idler).
 func (c *unixConn) Idle() bool { return c.idle() }
+
+func (c *unixConn) Read(p []byte) (int, error) {
+	if c.raw.f == nil {
+		return c.UnixConn.Read(p)
+	}
+	return c.raw.read(p)
+}
+
+func (c *unixConn) Write(p []byte) (int, error) {
+	if !c.raw.large(len(p)) {
+		return c.UnixConn.Write(p)
+	}
+	return c.raw.write(p)
+}
+
+// WriteBuffers writes v with writev (session.BuffersWriter).
+func (c *unixConn) WriteBuffers(v *net.Buffers) (int64, error) {
+	if !c.raw.large(lenBuffers(*v)) {
+		return v.WriteTo(c.UnixConn)
+	}
+	return c.raw.writev(v)
+}
+
+// rawSocket does a socket's reads and writes with raw system calls and
+// reports their errors as the socket's own methods do (*net.OpError). Its
+// f is nil where this system has no raw calls.
+type rawSocket struct {
+	f     *rawio.File
+	laddr net.Addr
+	raddr net.Addr
+}
+
+func newRawSocket(c interface {
+	net.Conn
+	syscall.Conn
+}) rawSocket {
+	f, err := rawio.New(c)
+	if err != nil {
+		return rawSocket{}
+	}
+	return rawSocket{f: f, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
+}
+
+// rawWriteMin is the smallest write made with a raw call. A smaller one
+// never outlasts the runtime monitor's tick, and a raw call measured
+// slower on a round trip of 64-byte messages (23.5 against 22.5 µs); reads
+// are all raw, as a read does not know what it will get.
+const rawWriteMin = 64 << 10
+
+// large reports whether a write of n bytes is made with a raw call.
+func (s *rawSocket) large(n int) bool { return s.f != nil && n >= rawWriteMin }
+
+func lenBuffers(v net.Buffers) int {
+	n := 0
+	for _, b := range v {
+		n += len(b)
+	}
+	return n
+}
+
+func (s *rawSocket) read(p []byte) (int, error) {
+	n, err := s.f.Read(p)
+	return n, s.opError("read", err)
+}
+
+func (s *rawSocket) write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	return n, s.opError("write", err)
+}
+
+func (s *rawSocket) writev(v *net.Buffers) (int64, error) {
+	n, err := s.f.Writev(v)
+	return n, s.opError("writev", err)
+}
+
+// opError wraps err as package net does; io.EOF stays as it is.
+func (s *rawSocket) opError(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) { // the poller's (a deadline, a closed socket), made for this call
+		oe.Op = op
+		return oe
+	}
+	if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError(op, errno)
+	}
+	return &net.OpError{Op: op, Net: s.laddr.Network(), Source: s.laddr, Addr: s.raddr, Err: err}
+}
 
 // idleFunc returns the idle query of conn's socket, or nil.
 func idleFunc(conn net.Conn) func() bool {

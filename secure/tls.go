@@ -185,7 +185,7 @@ func ephemeralCert() (tls.Certificate, error) {
 // the session handshake's deadline.
 func Client(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
-		return plain(conn)
+		return socket(conn)
 	}
 	c := newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Client(c, tc) })
 	c.caOnly = tc.InsecureSkipVerify && tc.VerifyConnection != nil
@@ -196,7 +196,7 @@ func Client(conn net.Conn, tc *tls.Config) net.Conn {
 // Client.
 func Server(conn net.Conn, tc *tls.Config) net.Conn {
 	if tc == nil {
-		return plain(conn)
+		return socket(conn)
 	}
 	return newTLSConn(conn, func(c net.Conn) *tls.Conn { return tls.Server(c, tc) })
 }

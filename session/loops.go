@@ -344,7 +344,12 @@ func (b *batch) write(l *link) error {
 			v = append(v, f.data, f.glue[:f.nglue])
 		}
 		b.bufs = append(v, b.tail)
-		_, err := b.bufs.WriteTo(l.conn)
+		var err error
+		if bw, ok := l.conn.(BuffersWriter); ok {
+			_, err = bw.WriteBuffers(&b.bufs)
+		} else {
+			_, err = b.bufs.WriteTo(l.conn)
+		}
 		return err
 	}
 	for i := range b.nframes {

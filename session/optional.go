@@ -1,5 +1,7 @@
 package session
 
+import "net"
+
 // Optional interfaces of the connection a session runs on. The layers that
 // make the connection (package secure, which adds TLS, and the transports)
 // implement what they can; the session uses what it finds by a type
@@ -33,4 +35,12 @@ type Corker interface {
 // failure), which the session reports itself.
 type HandshakeExplainer interface {
 	ExplainHandshake(err error) error
+}
+
+// BuffersWriter is implemented by a connection that writes several
+// buffers in one call, as writev does, in its own way (package secure
+// makes its raw system calls). The writeLoop writes its batches through
+// it; otherwise through net.Buffers.WriteTo. WriteBuffers consumes v.
+type BuffersWriter interface {
+	WriteBuffers(v *net.Buffers) (int64, error)
 }

@@ -1,0 +1,136 @@
+package secure
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/farpipe/farpipe/internal/rawio"
+	"github.com/farpipe/farpipe/session"
+)
+
+// socketPair returns both ends of a loopback TCP or Unix connection.
+func socketPair(t *testing.T, network string) (a, b net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	a, err = net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b = <-accepted; b == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// TestSocketRaw checks that the sockets socket wraps move bytes with raw
+// calls where the system has them (small writes and all sizes of read and
+// writev), and report errors as the socket's own methods do: the end as
+// io.EOF, a deadline as a timeout, a reset and a closed socket as
+// *net.OpError matching their errno and net.ErrClosed.
+func TestSocketRaw(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			a, b := socketPair(t, network)
+			wa, wb := socket(a), socket(b)
+			if rawio.Supported {
+				var raw rawSocket
+				switch c := wb.(type) {
+				case *tcpConn:
+					raw = c.raw
+				case *unixConn:
+					raw = c.raw
+				}
+				if raw.f == nil {
+					t.Fatalf("socket(%T) has no raw calls", b)
+				}
+			}
+			bw, ok := wa.(session.BuffersWriter)
+			if !ok {
+				t.Fatalf("socket(%T) is no session.BuffersWriter", a)
+			}
+			big := bytes.Repeat([]byte("farpipe!"), 40<<10) // 320 KiB: raw writes
+			want := append(append(append([]byte("small"), big...), big...), "tail"...)
+			done := make(chan error, 1)
+			go func() {
+				defer closeWrite(a)
+				if _, err := wa.Write([]byte("small")); err != nil {
+					done <- err
+					return
+				}
+				if _, err := wa.Write(big); err != nil {
+					done <- err
+					return
+				}
+				v := net.Buffers{big[:1000], nil, big[1000:], []byte("tail")}
+				_, err := bw.WriteBuffers(&v)
+				done <- err
+			}()
+			got, err := io.ReadAll(wb)
+			if err != nil {
+				t.Fatalf("reading: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("writing: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got %d bytes, want %d, or they differ", len(got), len(want))
+			}
+			if n, err := wb.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+				t.Fatalf("read after the end: %d, %v, want io.EOF", n, err)
+			}
+
+			a2, b2 := socketPair(t, network)
+			r := socket(b2)
+			b2.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			_, err = r.Read(make([]byte, 10))
+			var ne net.Error
+			if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("read past the deadline: %v, want a timeout", err)
+			}
+			b2.SetReadDeadline(time.Time{})
+			if tc, ok := a2.(*net.TCPConn); ok {
+				tc.SetLinger(0) // Close resets the connection
+				a2.Close()
+				_, err = r.Read(make([]byte, 10))
+				var oe *net.OpError
+				if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" {
+					t.Fatalf("read after a reset: %v, want a *net.OpError for read matching ECONNRESET", err)
+				}
+			}
+			b2.Close()
+			if _, err := r.Read(make([]byte, 10)); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("read after Close: %v, want net.ErrClosed", err)
+			}
+			if _, err := r.Write(big); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("write after Close: %v, want net.ErrClosed", err)
+			}
+		})
+	}
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
