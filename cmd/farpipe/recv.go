@@ -55,7 +55,12 @@ func runRecv(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 			return err
 		}
 		defer finish()
-		w := &writeCounter{w: out}
+		var dst io.Writer = out
+		if p := rawPipe(out, true); p != nil {
+			defer p.Close() // before out: the consumer's EOF waits for both
+			dst = p
+		}
+		w := &writeCounter{w: dst}
 		defer sf.track("recv", -1, w.n.Load)()
 		return recvAll(c, w)
 	})

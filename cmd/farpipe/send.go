@@ -76,9 +76,14 @@ func runSend(ctx context.Context, f *endpointFlags, sf *streamFlags, addr string
 			return err
 		}
 		defer finish()
+		var src io.Reader = in
+		if p := rawPipe(in, false); p != nil {
+			defer p.Close()
+			src = p
+		}
 		// -p counts what the receiver confirmed, not what was read.
 		defer sf.track("send", sizeOf(in), func() uint64 { return c.Stats().Delivered })()
-		return sendAll(ctx, c, sf.rate.reader(ctx, in))
+		return sendAll(ctx, c, sf.rate.reader(ctx, src))
 	})
 	if f.verbose {
 		stats(c, "sent", c.Stats().Delivered, time.Since(start))
