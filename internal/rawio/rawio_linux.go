@@ -1,10 +1,13 @@
 package rawio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // A File does reads and writes on a non-blocking descriptor that Go's
@@ -17,14 +20,29 @@ type File struct {
 
 // New returns a File for c's descriptor, which must be non-blocking and
 // held by Go's poller (a net.Conn's socket, an os.File opened with
-// O_NONBLOCK), or an error if it cannot.
+// O_NONBLOCK), or an error if it is not: a raw call on a blocking
+// descriptor would sleep in the kernel holding its P.
 func New(c syscall.Conn) (*File, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
+	var flags int
+	cerr := rc.Control(func(fd uintptr) {
+		flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0)
+	})
+	switch {
+	case cerr != nil:
+		return nil, cerr
+	case err != nil:
+		return nil, err
+	case flags&unix.O_NONBLOCK == 0:
+		return nil, errBlocking
+	}
 	return &File{rc: rc}, nil
 }
+
+var errBlocking = errors.New("farpipe: the descriptor is blocking: raw calls need a non-blocking one")
 
 // Read reads into p what is there, waiting until something is; it returns
 // io.EOF at the end.
@@ -32,49 +50,22 @@ func (f *File) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := f.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, errno
-	case n == 0:
+	n, err := call(f.rc.Read, syscall.SYS_READ, unsafe.Pointer(&p[0]), len(p))
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return int(n), nil
+	return n, err
 }
 
 // Write writes all of p, waiting for room as it needs.
 func (f *File) Write(p []byte) (int, error) {
 	total := 0
 	for total < len(p) {
-		var n uintptr
-		var errno syscall.Errno
-		err := f.rc.Write(func(fd uintptr) bool {
-			q := p[total:]
-			for {
-				n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&q[0])), uintptr(len(q)))
-				if errno != syscall.EINTR {
-					return errno != syscall.EAGAIN
-				}
-			}
-		})
-		switch {
-		case err != nil:
+		n, err := call(f.rc.Write, syscall.SYS_WRITE, unsafe.Pointer(&p[total]), len(p)-total)
+		total += n
+		if err != nil {
 			return total, err
-		case errno != 0:
-			return total, errno
 		}
-		total += int(n)
 	}
 	return total, nil
 }
@@ -104,25 +95,36 @@ func (f *File) Writev(v *net.Buffers) (int64, error) {
 			*v = (*v)[:0]
 			return total, nil
 		}
-		var n uintptr
-		var errno syscall.Errno
-		err := f.rc.Write(func(fd uintptr) bool {
-			for {
-				n, _, errno = syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
-				if errno != syscall.EINTR {
-					return errno != syscall.EAGAIN
-				}
-			}
-		})
-		switch {
-		case err != nil:
-			return total, err
-		case errno != 0:
-			return total, errno
-		}
+		n, err := call(f.rc.Write, syscall.SYS_WRITEV, unsafe.Pointer(&iov[0]), k)
 		total += int64(n)
-		consume(v, int(n))
+		consume(v, n)
+		if err != nil {
+			return total, err
+		}
 	}
+}
+
+// call makes the raw call trap(fd, p, n) within wait (the RawConn's Read
+// or Write), again on EINTR, and waits in the poller on EAGAIN. It returns
+// the call's result, or its errno, or the poller's error.
+func call(wait func(func(fd uintptr) bool) error, trap uintptr, p unsafe.Pointer, n int) (int, error) {
+	var r uintptr
+	var errno syscall.Errno
+	err := wait(func(fd uintptr) bool {
+		for {
+			r, _, errno = syscall.RawSyscall(trap, fd, uintptr(p), uintptr(n))
+			if errno != syscall.EINTR {
+				return errno != syscall.EAGAIN
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // consume drops the first n bytes of v.

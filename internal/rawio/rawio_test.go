@@ -168,3 +168,21 @@ func TestPollerErrors(t *testing.T) {
 		t.Fatalf("read after Close: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestNewRefusesBlocking checks that New refuses a blocking descriptor,
+// on which a raw call would sleep holding its P.
+func TestNewRefusesBlocking(t *testing.T) {
+	r, w, err := os.Pipe() // os.Pipe's ends are non-blocking: make one blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := New(r); err != nil {
+		t.Fatalf("New of a non-blocking pipe: %v", err)
+	}
+	w.Fd() // puts the descriptor in blocking mode
+	if _, err := New(w); err == nil {
+		t.Fatal("New took a blocking descriptor")
+	}
+}
