@@ -17,17 +17,18 @@ import (
 //
 // Such a pipe end is two goroutines handing bytes to each other (standard
 // input to the connection's writer, the connection's reader to standard
-// output); their system calls still run in parallel with the Go code, as
-// a thread blocked in one gives its P back. A second P lets both run Go
-// code at once, but then every hand-off to a parked goroutine also wakes a
-// thread for the idle P, which mostly finds nothing to do and sleeps
-// again, and that costs more than it gives: on the benchmark's 2-core
-// machine one P cuts the context switches per GiB by 30-45 % and the CPU
-// per GiB by 7-9 % with --no-encrypt, 7-10 % with TLS and 16 % with
-// --compress zstd, at the same or better throughput (docs/performance.md,
-// "One P per pipe end"). The cost: the Go code of an end (hashing,
-// encryption, compression) runs on one core at a time; an end whose link
-// outruns one core's worth of that work can be given GOMAXPROCS=2.
+// output). A second P lets both run Go code at once, but then every
+// hand-off to a parked goroutine also wakes a thread for the idle P, which
+// mostly finds nothing to do and sleeps again, and that costs more than it
+// gives: on the benchmark's 2-core machine one P cut the context switches
+// per GiB by 30-45 % and the CPU per GiB by 7-9 % with --no-encrypt, 7-10 %
+// with TLS and 16 % with --compress zstd, at the same or better throughput
+// (docs/performance.md, "One P per pipe end"). With the copies made by raw
+// calls (rawPipe, internal/rawio), two Ps cost 22 % more CPU than one on
+// 1 GiB of zeros (1,581 against 1,299 ms). The cost: the Go code of an end
+// (hashing, encryption, compression) runs on one core at a time; an end
+// whose link outruns one core's worth of that work can be given
+// GOMAXPROCS=2.
 //
 // The other transports (QUIC, WebSocket, gRPC, NATS, shared memory) run
 // goroutines of their own, and the other commands move several streams:
