@@ -15,6 +15,8 @@
 // the measurements.
 //
 // The cost is that the runtime cannot stop the world during a call (a
-// garbage collection waits for one copy), and the race detector does not
-// see the kernel's writes into a buffer.
+// garbage collection waits for one copy). The race detector does not see
+// raw calls, so under it (race.go) a write happens before the reads that
+// follow it, as package syscall declares for its own calls, and a read
+// marks the bytes it got as written.
 package rawio

@@ -54,11 +54,13 @@ func (f *File) Read(p []byte) (int, error) {
 	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
+	acquireIO(p[:n])
 	return n, err
 }
 
 // Write writes all of p, waiting for room as it needs.
 func (f *File) Write(p []byte) (int, error) {
+	releaseIO()
 	total := 0
 	for total < len(p) {
 		n, err := call(f.rc.Write, syscall.SYS_WRITE, unsafe.Pointer(&p[total]), len(p)-total)
@@ -77,6 +79,7 @@ const maxIovecs = 64
 // Writev writes all of v with writev calls, as v.WriteTo does on a socket,
 // and consumes it.
 func (f *File) Writev(v *net.Buffers) (int64, error) {
+	releaseIO()
 	var iov [maxIovecs]syscall.Iovec
 	var total int64
 	for {

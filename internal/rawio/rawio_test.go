@@ -186,3 +186,28 @@ func TestNewRefusesBlocking(t *testing.T) {
 		t.Fatal("New took a blocking descriptor")
 	}
 }
+
+// TestHandOff hands a variable from one goroutine to another through a
+// pipe, as programs do through a socket: under the race detector, the raw
+// write must happen before the raw read that gets its bytes, as with
+// package syscall's calls, or this reports a race.
+func TestHandOff(t *testing.T) {
+	r, w := pipePair(t)
+	rf, wf := mustNew(t, r), mustNew(t, w)
+	var shared int
+	errc := make(chan error, 1)
+	go func() {
+		shared = 42
+		_, err := wf.Write([]byte{1})
+		errc <- err
+	}()
+	if _, err := rf.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if shared != 42 {
+		t.Fatalf("shared = %d after the hand-off, want 42", shared)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
