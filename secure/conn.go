@@ -113,11 +113,11 @@ func socket(conn net.Conn) net.Conn {
 	switch c := conn.(type) {
 	case *net.TCPConn:
 		if idle := idleFunc(c); idle != nil {
-			return &tcpConn{c, idle, newRawSocket(c)}
+			return &tcpConn{c, idle, newRawSocket(c, "tcp")}
 		}
 	case *net.UnixConn:
 		if idle := idleFunc(c); idle != nil {
-			return &unixConn{c, idle, newRawSocket(c)}
+			return &unixConn{c, idle, newRawSocket(c, "unix")}
 		}
 	}
 	return conn
@@ -189,20 +189,20 @@ func (c *unixConn) WriteBuffers(v *net.Buffers) (int64, error) {
 // reports their errors as the socket's own methods do (*net.OpError). Its
 // f is nil where this system has no raw calls.
 type rawSocket struct {
-	f     *rawio.File
-	laddr net.Addr
-	raddr net.Addr
+	f            *rawio.File
+	network      string
+	laddr, raddr net.Addr // either may be nil (an unnamed Unix socket)
 }
 
 func newRawSocket(c interface {
 	net.Conn
 	syscall.Conn
-}) rawSocket {
+}, network string) rawSocket {
 	f, err := rawio.New(c)
 	if err != nil {
 		return rawSocket{}
 	}
-	return rawSocket{f: f, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
+	return rawSocket{f: f, network: network, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
 }
 
 // rawWriteMin is the smallest write made with a raw call. A smaller one
@@ -250,7 +250,7 @@ func (s *rawSocket) opError(op string, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
 		err = os.NewSyscallError(op, errno)
 	}
-	return &net.OpError{Op: op, Net: s.laddr.Network(), Source: s.laddr, Addr: s.raddr, Err: err}
+	return &net.OpError{Op: op, Net: s.network, Source: s.laddr, Addr: s.raddr, Err: err}
 }
 
 // idleFunc returns the idle query of conn's socket, or nil.

@@ -114,8 +114,18 @@ func TestSocketRaw(t *testing.T) {
 				a2.Close()
 				_, err = r.Read(make([]byte, 10))
 				var oe *net.OpError
-				if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" {
-					t.Fatalf("read after a reset: %v, want a *net.OpError for read matching ECONNRESET", err)
+				if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" || oe.Net != "tcp" {
+					t.Fatalf("read after a reset: %v, want a *net.OpError for read on tcp matching ECONNRESET", err)
+				}
+			} else {
+				a2.Close()
+				var werr error
+				for werr == nil { // the peer's end is gone: EPIPE, from the kernel
+					_, werr = r.Write(big)
+				}
+				var oe *net.OpError
+				if !errors.Is(werr, syscall.EPIPE) || !errors.As(werr, &oe) || oe.Op != "write" || oe.Net != "unix" {
+					t.Fatalf("write after the peer closed: %v, want a *net.OpError for write on unix matching EPIPE", werr)
 				}
 			}
 			b2.Close()
