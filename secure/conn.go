@@ -103,107 +103,56 @@ func trimFarpipe(s string) string {
 	return s
 }
 
-// socket gives a transport's socket connection the session.Idler it
-// supports, and reads and writes with raw system calls where this system
-// has them (internal/rawio: the goroutines of a pipe end then stay on one
-// thread); TLS runs over it too. The wrappers embed the socket's own type,
-// so that CloseWrite, deadlines and the rest work as on the socket itself.
-// Any other connection is returned as it is.
+// socket gives a transport's socket connection, TCP or Unix, the
+// session.Idler it supports, and reads and writes with raw system calls
+// where this system has them (internal/rawio: the goroutines of a pipe end
+// then stay on one thread); TLS runs over it too. Any other connection is
+// returned as it is.
 func socket(conn net.Conn) net.Conn {
-	switch c := conn.(type) {
+	var network string
+	switch conn.(type) {
 	case *net.TCPConn:
-		if idle := idleFunc(c); idle != nil {
-			return &tcpConn{c, idle, newRawSocket(c, "tcp")}
-		}
+		network = "tcp"
 	case *net.UnixConn:
-		if idle := idleFunc(c); idle != nil {
-			return &unixConn{c, idle, newRawSocket(c, "unix")}
-		}
+		network = "unix"
+	default:
+		return conn
 	}
-	return conn
+	sc := conn.(streamSocket)
+	idle := idleFunc(sc)
+	if idle == nil {
+		return conn
+	}
+	c := &socketConn{streamSocket: sc, idle: idle}
+	if raw, err := rawio.New(sc); err == nil {
+		c.raw, c.network, c.laddr, c.raddr = raw, network, sc.LocalAddr(), sc.RemoteAddr()
+	}
+	return c
 }
 
-type tcpConn struct {
-	*net.TCPConn
+// streamSocket is what *net.TCPConn and *net.UnixConn have that the
+// session uses: writev (through syscall.Conn, see session.BuffersWriter)
+// and a half-close.
+type streamSocket interface {
+	net.Conn
+	syscall.Conn
+	CloseWrite() error
+}
+
+// socketConn is a TCP or Unix socket as socket gives it to the session.
+type socketConn struct {
+	streamSocket
 	idle func() bool
-	raw  rawSocket
-}
 
-// Idle reports whether the socket holds no bytes (session.Idler).
-func (c *tcpConn) Idle() bool { return c.idle() }
-
-func (c *tcpConn) Read(p []byte) (int, error) {
-	if c.raw.f == nil {
-		return c.TCPConn.Read(p)
-	}
-	return c.raw.read(p)
-}
-
-func (c *tcpConn) Write(p []byte) (int, error) {
-	if !c.raw.large(len(p)) {
-		return c.TCPConn.Write(p)
-	}
-	return c.raw.write(p)
-}
-
-// WriteBuffers writes v with writev (session.BuffersWriter).
-func (c *tcpConn) WriteBuffers(v *net.Buffers) (int64, error) {
-	if !c.raw.large(lenBuffers(*v)) {
-		return v.WriteTo(c.TCPConn)
-	}
-	return c.raw.writev(v)
-}
-
-type unixConn struct {
-	*net.UnixConn
-	idle func() bool
-	raw  rawSocket
-}
-
-// Idle reports whether the socket holds no bytes (session.Idler).
-func (c *unixConn) Idle() bool { return c.idle() }
-
-func (c *unixConn) Read(p []byte) (int, error) {
-	if c.raw.f == nil {
-		return c.UnixConn.Read(p)
-	}
-	return c.raw.read(p)
-}
-
-func (c *unixConn) Write(p []byte) (int, error) {
-	if !c.raw.large(len(p)) {
-		return c.UnixConn.Write(p)
-	}
-	return c.raw.write(p)
-}
-
-// WriteBuffers writes v with writev (session.BuffersWriter).
-func (c *unixConn) WriteBuffers(v *net.Buffers) (int64, error) {
-	if !c.raw.large(lenBuffers(*v)) {
-		return v.WriteTo(c.UnixConn)
-	}
-	return c.raw.writev(v)
-}
-
-// rawSocket does a socket's reads and writes with raw system calls and
-// reports their errors as the socket's own methods do (*net.OpError). Its
-// f is nil where this system has no raw calls.
-type rawSocket struct {
-	f            *rawio.File
+	// raw makes the reads and the large writes, nil where this system has
+	// no raw calls; the rest say how to report their errors.
+	raw          *rawio.File
 	network      string
 	laddr, raddr net.Addr // either may be nil (an unnamed Unix socket)
 }
 
-func newRawSocket(c interface {
-	net.Conn
-	syscall.Conn
-}, network string) rawSocket {
-	f, err := rawio.New(c)
-	if err != nil {
-		return rawSocket{}
-	}
-	return rawSocket{f: f, network: network, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
-}
+// Idle reports whether the socket holds no bytes (session.Idler).
+func (c *socketConn) Idle() bool { return c.idle() }
 
 // rawWriteMin is the smallest write made with a raw call. A smaller one
 // never outlasts the runtime monitor's tick, and a raw call measured
@@ -211,8 +160,30 @@ func newRawSocket(c interface {
 // are all raw, as a read does not know what it will get.
 const rawWriteMin = 64 << 10
 
-// large reports whether a write of n bytes is made with a raw call.
-func (s *rawSocket) large(n int) bool { return s.f != nil && n >= rawWriteMin }
+func (c *socketConn) Read(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.streamSocket.Read(p)
+	}
+	n, err := c.raw.Read(p)
+	return n, c.opError("read", err)
+}
+
+func (c *socketConn) Write(p []byte) (int, error) {
+	if c.raw == nil || len(p) < rawWriteMin {
+		return c.streamSocket.Write(p)
+	}
+	n, err := c.raw.Write(p)
+	return n, c.opError("write", err)
+}
+
+// WriteBuffers writes v with writev (session.BuffersWriter).
+func (c *socketConn) WriteBuffers(v *net.Buffers) (int64, error) {
+	if c.raw == nil || lenBuffers(*v) < rawWriteMin {
+		return v.WriteTo(c.streamSocket)
+	}
+	n, err := c.raw.Writev(v)
+	return n, c.opError("writev", err)
+}
 
 func lenBuffers(v net.Buffers) int {
 	n := 0
@@ -222,23 +193,9 @@ func lenBuffers(v net.Buffers) int {
 	return n
 }
 
-func (s *rawSocket) read(p []byte) (int, error) {
-	n, err := s.f.Read(p)
-	return n, s.opError("read", err)
-}
-
-func (s *rawSocket) write(p []byte) (int, error) {
-	n, err := s.f.Write(p)
-	return n, s.opError("write", err)
-}
-
-func (s *rawSocket) writev(v *net.Buffers) (int64, error) {
-	n, err := s.f.Writev(v)
-	return n, s.opError("writev", err)
-}
-
-// opError wraps err as package net does; io.EOF stays as it is.
-func (s *rawSocket) opError(op string, err error) error {
+// opError wraps an error of a raw call as package net does; io.EOF stays
+// as it is.
+func (c *socketConn) opError(op string, err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
@@ -250,7 +207,7 @@ func (s *rawSocket) opError(op string, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
 		err = os.NewSyscallError(op, errno)
 	}
-	return &net.OpError{Op: op, Net: s.network, Source: s.laddr, Addr: s.raddr, Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
 }
 
 // idleFunc returns the idle query of conn's socket, or nil.

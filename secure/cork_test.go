@@ -6,22 +6,27 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 )
 
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (a, b net.Conn) {
+// socketPair returns the two ends of a loopback TCP or Unix connection.
+func socketPair(t *testing.T, network string) (a, b net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	acc := make(chan net.Conn, 1)
 	go func() { c, _ := ln.Accept(); acc <- c }()
-	a, err = net.Dial("tcp", ln.Addr().String())
+	a, err = net.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +60,7 @@ func TestCorkConn(t *testing.T) {
 		{"one huge write", []int{1 << 20}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := tcpPair(t)
+			a, b := socketPair(t, "tcp")
 			c := &corkConn{Conn: a}
 			var want bytes.Buffer
 			c.Cork()
@@ -93,7 +98,7 @@ func TestCorkConn(t *testing.T) {
 }
 
 func TestCorkConnReadsThroughBuffer(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := socketPair(t, "tcp")
 	c := &corkConn{Conn: b}
 	msg := bytes.Repeat([]byte("farpipe "), 100<<10)
 	go func() { a.Write(msg); a.Close() }()
@@ -104,7 +109,7 @@ func TestCorkConnReadsThroughBuffer(t *testing.T) {
 }
 
 func TestCorkConnWriteError(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := socketPair(t, "tcp")
 	c := &corkConn{Conn: a}
 	b.Close()
 	a.Close()
